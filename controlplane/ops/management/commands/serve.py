@@ -1,0 +1,25 @@
+import os
+
+import uvicorn
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve HTTP and websockets (uvicorn) on HOST:PORT; the embedded executor runs in-process."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8288")))
+
+    def handle(self, *args, host, port, **options):
+        self.stdout.write(f"Serving on http://{host}:{port}/")
+        uvicorn.run(
+            "controlplane.asgi:application",
+            host=host,
+            port=port,
+            lifespan="off",
+            proxy_headers=True,
+            log_level="info",
+        )

@@ -1,0 +1,100 @@
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+
+from controlplane.accounts.models import User, normalize_email
+from controlplane.tenancy.models import Role
+
+
+class NewPasswordMixin(forms.Form):
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128
+    )
+    password_confirm = forms.CharField(
+        label="Repeat password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        max_length=128,
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_confirm"):
+            self.add_error("password_confirm", "The passwords differ.")
+        elif data.get("password"):
+            try:
+                validate_password(
+                    data["password"], User(email=data.get("email", ""), name=data.get("name", ""))
+                )
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return data
+
+
+class SetupForm(NewPasswordMixin):
+    name = forms.CharField(label="Your name", max_length=150, required=False)
+    email = forms.EmailField(max_length=254)
+    organization = forms.CharField(label="Organization name", max_length=100)
+
+    field_order = ["name", "email", "password", "password_confirm", "organization"]
+
+    def clean_email(self):
+        return normalize_email(self.cleaned_data["email"])
+
+
+class SignUpForm(NewPasswordMixin):
+    name = forms.CharField(label="Your name", max_length=150, required=False)
+
+    field_order = ["name", "password", "password_confirm"]
+
+
+class SignInForm(forms.Form):
+    email = forms.EmailField(
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), max_length=128
+    )
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autofocus": True, "autocomplete": "one-time-code", "inputmode": "text"}
+        ),
+    )
+
+
+class PasswordConfirmForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        max_length=128,
+    )
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(max_length=100)
+
+
+class OrganizationSettingsForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    require_two_factor = forms.BooleanField(
+        label="Require two-factor authentication for every member", required=False
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+    def __init__(self, *args, allow_owner: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not allow_owner:
+            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

@@ -1,0 +1,75 @@
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from controlplane.conf import env_bool, env_choice, env_int, env_list, env_secret
+
+
+def test_it_parses_booleans_and_rejects_garbage(monkeypatch):
+    monkeypatch.setenv("FLAG", "yes")
+    assert env_bool("FLAG") is True
+    monkeypatch.setenv("FLAG", "0")
+    assert env_bool("FLAG", True) is False
+    monkeypatch.setenv("FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be a boolean"):
+        env_bool("FLAG")
+
+
+def test_it_parses_integers_with_bounds(monkeypatch):
+    monkeypatch.setenv("NUM", "12")
+    assert env_int("NUM", 1) == 12
+    monkeypatch.setenv("NUM", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="NUM must be an integer"):
+        env_int("NUM", 1)
+    monkeypatch.setenv("NUM", "-3")
+    with pytest.raises(ImproperlyConfigured, match="at least 0"):
+        env_int("NUM", 1, minimum=0)
+
+
+def test_it_parses_lists_and_choices(monkeypatch):
+    monkeypatch.setenv("HOSTS", " a.example, b.example ,,")
+    assert env_list("HOSTS", []) == ["a.example", "b.example"]
+    monkeypatch.setenv("BACKEND", "Celery")
+    assert env_choice("BACKEND", ("local", "celery"), "local") == "celery"
+    monkeypatch.setenv("BACKEND", "kafka")
+    with pytest.raises(ImproperlyConfigured, match="one of local, celery"):
+        env_choice("BACKEND", ("local", "celery"), "local")
+
+
+def test_it_reads_secrets_from_a_file(monkeypatch, tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-file\n")
+    monkeypatch.delenv("TOKEN", raising=False)
+    monkeypatch.setenv("TOKEN_FILE", str(secret_file))
+    assert env_secret("TOKEN") == "from-file"
+    monkeypatch.setenv("TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="cannot be read"):
+        env_secret("TOKEN")
+
+
+def _import_settings(env: dict) -> subprocess.CompletedProcess:
+    code = "import controlplane.settings"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path)}
+    result = _import_settings(env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+    assert _import_settings({**env, "DEBUG": "true"}).returncode == 0
+
+
+def test_it_refuses_a_celery_backend_without_a_broker(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VAR_DIR": str(tmp_path),
+        "SECRET_KEY": "x",
+        "EXECUTOR_BACKEND": "celery",
+    }
+    result = _import_settings(env)
+    assert "needs CELERY_BROKER_URL" in result.stderr
+    result = _import_settings({**env, "EXECUTOR_BACKEND": "threads"})
+    assert "EXECUTOR_BACKEND must be one of" in result.stderr

@@ -1,0 +1,98 @@
+"""Every dashboard URL, filled with org B's identifiers, answers org A's owner with 404.
+
+A new URL pattern that is not scoped through the tenant fails here without anyone writing a
+test for it: the kwargs are filled from org B's world by name.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from controlplane.tenancy.models import Invitation, Membership
+from controlplane.tenancy.services import invitation_create
+
+pytestmark = pytest.mark.django_db
+
+# Routes that are not tenant-scoped on purpose: account pages act on the signed-in person,
+# setup only exists before the first account, the invitation link is its own credential.
+UNSCOPED = {
+    "home",
+    "setup",
+    "organization-new",
+    "invitation",
+    "login",
+    "verify",
+    "logout",
+    "security",
+    "totp-start",
+    "totp-enroll",
+    "backup-codes",
+    "two-factor-disable",
+    "password",
+}
+
+
+def walk(resolver, prefix=""):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from walk(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def dashboard_patterns():
+    for route, pattern in walk(get_resolver()):
+        if route.startswith("admin/") or pattern.name in UNSCOPED:
+            continue
+        yield route, pattern
+
+
+def foreign_ids(world) -> dict[str, str]:
+    owner_b = Membership.objects.get(organization=world.org_b, user=world.outsider)
+    invitation, _token = invitation_create(
+        organization=world.org_b, actor_membership=owner_b, email="invitee@b.test", role="member"
+    )
+    return {
+        "org_slug": world.org_b.slug,
+        "env_slug": world.prod_b.slug,
+        "member_id": owner_b.public_id,
+        "invitation_id": invitation.public_id,
+    }
+
+
+def fill(route: str, values: dict[str, str]) -> str:
+    import re
+
+    def sub(match):
+        name = match.group(2)
+        assert name in values, f"add an org-B value for URL kwarg {name!r} in foreign_ids()"
+        return values[name]
+
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", sub, route)
+
+
+def test_it_answers_404_for_another_tenants_objects_on_every_url(client, world, signed_in):
+    values = foreign_ids(world)
+    signed_in(world.owner)
+    checked = 0
+    for route, pattern in dashboard_patterns():
+        url = fill(route, values)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 404, (
+                f"{method.upper()} {url} ({pattern.name}) -> {response.status_code}"
+            )
+        checked += 1
+    assert checked >= 9
+    assert Membership.objects.filter(organization=world.org_b).count() == 1
+    assert Invitation.objects.filter(organization=world.org_b).count() == 1
+
+
+def test_it_lists_every_top_level_route_as_a_reserved_organization_slug():
+    from controlplane.tenancy.slugs import RESERVED_ORGANIZATION_SLUGS
+
+    for route, _pattern in walk(get_resolver()):
+        first = route.split("/", 1)[0]
+        if first and not first.startswith("<"):
+            assert first in RESERVED_ORGANIZATION_SLUGS, (
+                f"/{first}/ would shadow an organization slug"
+            )
