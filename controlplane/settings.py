@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "controlplane.accounts",
     "controlplane.tenancy",
+    "controlplane.keys",
     "controlplane.ops",
     "dashboard",
 ]

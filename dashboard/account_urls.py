@@ -8,6 +8,7 @@ urlpatterns = [
     path("login/", auth.sign_in, name="login"),
     path("login/verify/", auth.verify, name="verify"),
     path("logout/", auth.sign_out, name="logout"),
+    path("confirm/", auth.reauthenticate, name="reauthenticate"),
     path("security/", account.security, name="security"),
     path("security/totp/start/", account.totp_start, name="totp-start"),
     path("security/totp/", account.totp_enroll, name="totp-enroll"),

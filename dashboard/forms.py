@@ -3,6 +3,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
 from controlplane.accounts.models import User, normalize_email
+from controlplane.keys.models import FilterMode
 from controlplane.tenancy.models import Role
 
 
@@ -98,3 +99,40 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class ReauthForm(forms.Form):
+    secret = forms.CharField(
+        label="Your password, or a code from your authenticator app",
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autofocus": True, "autocomplete": "current-password"}),
+    )
+
+
+class EnvironmentForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    slug = forms.SlugField(
+        max_length=50,
+        required=False,
+        help_text="Used in URLs. Leave empty to derive it from the name.",
+    )
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(max_length=100)
+
+
+class EventKeyFilterForm(forms.Form):
+    mode = forms.ChoiceField(choices=FilterMode.choices, label="Event filter")
+    events = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="Event names",
+        help_text="One per line.",
+    )
+    networks = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="Allowed IP addresses or networks",
+        help_text="One per line, e.g. 10.0.0.0/8. Empty: any address.",
+    )

@@ -1,39 +1,55 @@
 from django.urls import path
 
-from dashboard.views import auth, environments, members, organizations
+from dashboard.views import auth, environments, keys, members, organizations
 
 app_name = "dashboard"
+
+ORG = "<slug:org_slug>/"
+ENV = "<slug:org_slug>/<slug:env_slug>/"
 
 urlpatterns = [
     path("", organizations.home, name="home"),
     path("setup/", auth.setup, name="setup"),
     path("orgs/new/", organizations.organization_new, name="organization-new"),
     path("invite/<str:token>/", members.invitation_open, name="invitation"),
-    path("<slug:org_slug>/", organizations.organization_home, name="organization-home"),
+    # Organization pages
+    path(ORG, organizations.organization_home, name="organization-home"),
+    path(ORG + "settings/", organizations.organization_settings, name="organization-settings"),
+    path(ORG + "settings/audit/", organizations.audit_log, name="audit-log"),
+    path(ORG + "settings/members/", members.members, name="members"),
+    path(ORG + "settings/members/invite/", members.member_invite, name="member-invite"),
+    path(ORG + "settings/members/<str:member_id>/role/", members.member_role, name="member-role"),
     path(
-        "<slug:org_slug>/settings/",
-        organizations.organization_settings,
-        name="organization-settings",
-    ),
-    path("<slug:org_slug>/settings/audit/", organizations.audit_log, name="audit-log"),
-    path("<slug:org_slug>/settings/members/", members.members, name="members"),
-    path("<slug:org_slug>/settings/members/invite/", members.member_invite, name="member-invite"),
-    path(
-        "<slug:org_slug>/settings/members/<str:member_id>/role/",
-        members.member_role,
-        name="member-role",
-    ),
-    path(
-        "<slug:org_slug>/settings/members/<str:member_id>/remove/",
+        ORG + "settings/members/<str:member_id>/remove/",
         members.member_remove,
         name="member-remove",
     ),
     path(
-        "<slug:org_slug>/settings/invitations/<str:invitation_id>/revoke/",
+        ORG + "settings/invitations/<str:invitation_id>/revoke/",
         members.invitation_cancel,
         name="invitation-revoke",
     ),
+    path(ORG + "settings/environments/", environments.environment_list, name="environments"),
     path(
-        "<slug:org_slug>/<slug:env_slug>/", environments.environment_home, name="environment-home"
+        ORG + "settings/environments/<slug:env_slug>/",
+        environments.environment_edit,
+        name="environment-edit",
+    ),
+    # Environment pages
+    path(ENV, environments.environment_home, name="environment-home"),
+    path(ENV + "keys/", keys.keys, name="keys"),
+    path(ENV + "keys/event/new/", keys.event_key_new, name="event-key-new"),
+    path(ENV + "keys/event/<str:key_id>/edit/", keys.event_key_edit, name="event-key-edit"),
+    path(ENV + "keys/event/<str:key_id>/toggle/", keys.event_key_toggle, name="event-key-toggle"),
+    path(ENV + "keys/event/<str:key_id>/delete/", keys.event_key_remove, name="event-key-delete"),
+    path(ENV + "keys/signing/next/", keys.signing_key_next, name="signing-key-next"),
+    path(ENV + "keys/signing/promote/", keys.signing_key_activate, name="signing-key-promote"),
+    path(
+        ENV + "keys/signing/<str:key_id>/revoke/",
+        keys.signing_key_delete,
+        name="signing-key-revoke",
+    ),
+    path(
+        ENV + "keys/signing/<str:key_id>/reveal/", keys.signing_key_show, name="signing-key-reveal"
     ),
 ]

@@ -7,6 +7,8 @@ test for it: the kwargs are filled from org B's world by name.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from controlplane.keys.models import EventKey, SigningKey
+from controlplane.keys.services import event_key_create
 from controlplane.tenancy.models import Invitation, Membership
 from controlplane.tenancy.services import invitation_create
 
@@ -26,6 +28,7 @@ UNSCOPED = {
     "totp-start",
     "totp-enroll",
     "backup-codes",
+    "reauthenticate",
     "two-factor-disable",
     "password",
 }
@@ -51,11 +54,16 @@ def foreign_ids(world) -> dict[str, str]:
     invitation, _token = invitation_create(
         organization=world.org_b, actor_membership=owner_b, email="invitee@b.test", role="member"
     )
+    event_key, _secret = event_key_create(
+        environment=world.prod_b, actor=world.outsider, name="b-key"
+    )
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
         "member_id": owner_b.public_id,
         "invitation_id": invitation.public_id,
+        "key_id": event_key.public_id,
+        "signing_key_id": world.prod_b.signing_keys.get().public_id,
     }
 
 
@@ -75,7 +83,9 @@ def test_it_answers_404_for_another_tenants_objects_on_every_url(client, world, 
     signed_in(world.owner)
     checked = 0
     for route, pattern in dashboard_patterns():
-        url = fill(route, values)
+        # Signing-key routes take a signing key's id under the same kwarg name.
+        key_id = values["signing_key_id"] if "signing" in pattern.name else values["key_id"]
+        url = fill(route, {**values, "key_id": key_id})
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             assert response.status_code == 404, (
@@ -85,6 +95,8 @@ def test_it_answers_404_for_another_tenants_objects_on_every_url(client, world, 
     assert checked >= 9
     assert Membership.objects.filter(organization=world.org_b).count() == 1
     assert Invitation.objects.filter(organization=world.org_b).count() == 1
+    assert EventKey.objects.get(environment=world.prod_b).enabled
+    assert SigningKey.objects.filter(environment=world.prod_b).count() == 1
 
 
 def test_it_lists_every_top_level_route_as_a_reserved_organization_slug():

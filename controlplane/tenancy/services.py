@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controlplane.accounts.models import normalize_email
+from controlplane.keys.services import signing_key_provision
 from controlplane.tenancy.audit import audit_record
 from controlplane.tenancy.models import (
     Environment,
@@ -23,6 +24,7 @@ from controlplane.tenancy.slugs import (
     RESERVED_ENVIRONMENT_SLUGS,
     RESERVED_ORGANIZATION_SLUGS,
     unique_slug,
+    validate_slug,
 )
 from controlplane.tokens import new_token, token_hash
 
@@ -58,17 +60,33 @@ def organization_create(*, name: str, owner) -> Organization:
 
 
 @transaction.atomic
-def environment_create(*, organization: Organization, actor, name: str, kind: str) -> Environment:
-    """Side effects: the environment and an audit entry."""
-    slug = unique_slug(
-        name,
-        taken=lambda s: organization.environments.filter(slug=s).exists(),
-        reserved=RESERVED_ENVIRONMENT_SLUGS,
-        fallback="env",
-    )
+def environment_create(
+    *, organization: Organization, actor, name: str, kind: str, slug: str | None = None
+) -> Environment:
+    """Side effects: the environment, its active signing key, an audit entry."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the environment a name."})
+    if slug:
+        try:
+            validate_slug(slug, reserved=RESERVED_ENVIRONMENT_SLUGS)
+        except ValidationError as exc:
+            raise ValidationError({"slug": exc.messages}) from None
+        if organization.environments.filter(slug=slug).exists():
+            raise ValidationError(
+                {"slug": "Another environment of this organization uses that slug."}
+            )
+    else:
+        slug = unique_slug(
+            name,
+            taken=lambda s: organization.environments.filter(slug=s).exists(),
+            reserved=RESERVED_ENVIRONMENT_SLUGS,
+            fallback="env",
+        )
     environment = Environment.objects.create(
-        organization=organization, name=name.strip(), slug=slug, kind=kind
+        organization=organization, name=name, slug=slug, kind=kind
     )
+    signing_key_provision(environment=environment)
     audit_record(
         organization=organization,
         environment=environment,
@@ -78,6 +96,43 @@ def environment_create(*, organization: Organization, actor, name: str, kind: st
         data={"kind": kind},
     )
     return environment
+
+
+@transaction.atomic
+def environment_rename(*, environment: Environment, actor, name: str) -> None:
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the environment a name."})
+    if name == environment.name:
+        return
+    old, environment.name = environment.name, name
+    environment.save(update_fields=["name"])
+    audit_record(
+        organization=environment.organization,
+        environment=environment,
+        actor=actor,
+        action="environment.renamed",
+        target=environment,
+        data={"from": old, "to": name},
+    )
+
+
+@transaction.atomic
+def environment_set_archived(*, environment: Environment, actor, archived: bool) -> None:
+    """Archive (no events accepted, no runs started) or unarchive a custom environment."""
+    if environment.kind != EnvironmentKind.CUSTOM:
+        raise ValidationError("Only custom environments can be archived.")
+    if archived == environment.is_archived:
+        return
+    environment.archived_at = timezone.now() if archived else None
+    environment.save(update_fields=["archived_at"])
+    audit_record(
+        organization=environment.organization,
+        environment=environment,
+        actor=actor,
+        action="environment.archived" if archived else "environment.unarchived",
+        target=environment,
+    )
 
 
 @transaction.atomic

@@ -24,7 +24,8 @@ from controlplane.accounts.throttle import (
     signin_success_record,
 )
 from controlplane.tenancy.services import organization_create
-from dashboard.forms import CodeForm, SetupForm, SignInForm
+from dashboard.decorators import signed_in_view
+from dashboard.forms import CodeForm, ReauthForm, SetupForm, SignInForm
 from dashboard.views.common import apply_errors, client_address, safe_next
 
 PENDING_KEY = "signin_pending"
@@ -170,3 +171,41 @@ def sign_out(request):
     logout(request)
     messages.info(request, "You are signed out.")
     return redirect("account:login")
+
+
+def recently_authenticated(request) -> bool:
+    """Did this session present a password or code within REAUTH_MAX_AGE_SECONDS?"""
+    at = request.session.get(REAUTH_KEY)
+    return at is not None and time.time() - at <= settings.REAUTH_MAX_AGE_SECONDS
+
+
+def _reauth_error(user: User, secret: str, address: str) -> str | None:
+    """None if `secret` is the user's password or a valid code of theirs; else why not."""
+    if lockout := signin_lockout(email=user.email, address=address):
+        return f"Too many failed attempts. Try again in {lockout.minutes} minutes."
+    if user.check_password(secret):
+        return None
+    if user_has_two_factor(user):
+        try:
+            if _device_accepting(user, secret) is not None:
+                return None
+        except ValidationError as exc:
+            return exc.messages[0]
+    signin_failure_record(email=user.email, address=address)
+    return "That is not right."
+
+
+@signed_in_view
+def reauthenticate(request):
+    """Confirm it's you (password, or a code if enrolled) before a sensitive action."""
+    next_url = safe_next(request, reverse("dashboard:home"))
+    form = ReauthForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        secret, address = form.cleaned_data["secret"], client_address(request)
+        error = _reauth_error(request.user, secret, address)
+        if error:
+            form.add_error("secret", error)
+        else:
+            request.session[REAUTH_KEY] = time.time()
+            return redirect(next_url)
+    return render(request, "auth/reauthenticate.html", {"form": form, "next": next_url})

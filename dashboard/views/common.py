@@ -1,6 +1,8 @@
 """Small helpers shared by dashboard views."""
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 
@@ -24,3 +26,11 @@ def apply_errors(form, error: ValidationError) -> None:
 
 def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
+
+
+def flash(request, message: str, fallback_url: str):
+    """Tell the person something went wrong: an out-of-band banner for htmx, else a message."""
+    if request.htmx:
+        return render(request, "partials/flash.html", {"flash": message})
+    messages.error(request, message)
+    return redirect(fallback_url)

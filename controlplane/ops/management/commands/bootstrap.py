@@ -7,8 +7,12 @@ from django.utils.text import slugify
 
 from controlplane.accounts.models import User, normalize_email
 from controlplane.accounts.services import user_create
+from controlplane.keys.selectors import active_signing_key
+from controlplane.keys.services import event_key_create
 from controlplane.tenancy.models import Organization, Role
 from controlplane.tenancy.services import organization_create
+
+BOOTSTRAP_KEY_NAME = "bootstrap"
 
 
 class Command(BaseCommand):
@@ -40,10 +44,24 @@ class Command(BaseCommand):
         result = {
             "organization": organization.slug,
             "environments": {
-                env.slug: {"id": env.public_id} for env in organization.environments.order_by("id")
+                env.slug: self._environment_keys(env, user)
+                for env in organization.environments.order_by("id")
             },
         }
         if as_json:
             self.stdout.write(json.dumps(result, indent=2))
         else:
             self.stdout.write(f"Organization {organization.slug} is ready; owner {user.email}.")
+
+    def _environment_keys(self, environment, user) -> dict:
+        """The environment's id, a fresh `bootstrap` event key (the previous one is replaced:
+        a key is only ever shown once) and the active signing key."""
+        environment.event_keys.filter(name=BOOTSTRAP_KEY_NAME).delete()
+        _event_key, secret = event_key_create(
+            environment=environment, actor=user, name=BOOTSTRAP_KEY_NAME
+        )
+        return {
+            "id": environment.public_id,
+            "event_key": secret,
+            "signing_key": active_signing_key(environment),
+        }

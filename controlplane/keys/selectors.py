@@ -1,0 +1,77 @@
+"""Reads for keys, including the two authentication look-ups the SDK endpoints use."""
+
+import hashlib
+import hmac
+
+from controlplane.keys import crypto
+from controlplane.keys.models import EventKey, SigningKey, SigningKeyState
+from controlplane.keys.signatures import bearer_candidates
+from controlplane.tenancy.models import Environment
+from controlplane.tokens import token_hash
+
+_STATE_ORDER = {SigningKeyState.ACTIVE: 0, SigningKeyState.NEXT: 1, SigningKeyState.FALLBACK: 2}
+
+
+def event_keys_of(environment: Environment) -> list[EventKey]:
+    return list(environment.event_keys.order_by("name"))
+
+
+def event_key_in_environment(*, environment: Environment, public_id: str) -> EventKey | None:
+    return (
+        environment.event_keys.filter(public_id=public_id)
+        .select_related("environment__organization")
+        .first()
+    )
+
+
+def event_key_for_secret(secret: str) -> EventKey | None:
+    """The key this secret belongs to, found by its hash (no scan, no early-exit compare)."""
+    digest = token_hash(secret)
+    event_key = (
+        EventKey.objects.filter(key_hash=digest).select_related("environment__organization").first()
+    )
+    if event_key is None or not hmac.compare_digest(event_key.key_hash, digest):
+        return None
+    return event_key
+
+
+def signing_keys_of(environment: Environment) -> list[SigningKey]:
+    return sorted(environment.signing_keys.all(), key=lambda k: _STATE_ORDER[k.state])
+
+
+def signing_key_in_environment(*, environment: Environment, public_id: str) -> SigningKey | None:
+    return (
+        environment.signing_keys.filter(public_id=public_id)
+        .select_related("environment__organization")
+        .first()
+    )
+
+
+def active_signing_key(environment: Environment) -> str:
+    """The key the server signs requests to this environment's apps with, in clear."""
+    signing_key = environment.signing_keys.get(state=SigningKeyState.ACTIVE)
+    return crypto.decrypt(signing_key.encrypted_key)
+
+
+def verification_signing_keys(environment: Environment) -> list[str]:
+    """Keys an app of this environment may legitimately sign with, active first."""
+    return [crypto.decrypt(k.encrypted_key) for k in signing_keys_of(environment)]
+
+
+def environment_for_bearer(token: str) -> Environment | None:
+    """Which environment an SDK's `Authorization: Bearer` token belongs to (PROTOCOL.md 3.5).
+
+    Accepts the hashed key with or without the `signkey-<env>-` prefix, or the plaintext key,
+    for the active, next or fallback key of an environment.
+    """
+    if not token:
+        return None
+    lookups = [
+        hashlib.sha256(candidate.encode()).hexdigest() for candidate in bearer_candidates(token)
+    ]
+    signing_key = (
+        SigningKey.objects.filter(bearer_lookup__in=lookups)
+        .select_related("environment__organization")
+        .first()
+    )
+    return signing_key.environment if signing_key else None

@@ -1,0 +1,59 @@
+"""Start real SDK apps as separate processes on loopback, configured by environment variables."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.live import free_port
+
+HERE = Path(__file__).parent
+PYTHON_APP = HERE / "python" / "app.py"
+SDK_PATH = "/api/inngest"
+
+
+class SdkApp:
+    def __init__(self, command: list[str], env: dict[str, str], *, cwd: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}{SDK_PATH}"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
+        self._env = {**clean, **env, "PORT": str(self.port)}
+        self._command, self._cwd = command, cwd
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> "SdkApp":
+        self._process = subprocess.Popen(
+            self._command,
+            env=self._env,
+            cwd=self._cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"SDK app exited: {self._process.stderr.read().decode()[-2000:]}"
+                )
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=0.5)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("SDK app did not start listening")
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+
+def python_app(env: dict[str, str]) -> SdkApp:
+    return SdkApp([sys.executable, str(PYTHON_APP)], env, cwd=HERE / "python")
