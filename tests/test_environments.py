@@ -76,3 +76,14 @@ def test_production_and_development_cannot_be_archived(client, world, signed_in)
     assert "Only custom environments" in response.content.decode()
     world.prod_a.refresh_from_db()
     assert not world.prod_a.is_archived
+
+
+def test_at_most_one_environment_is_the_dev_mode_environment(world):
+    from controlplane.tenancy.selectors import dev_mode_environment
+    from controlplane.tenancy.services import environment_set_dev_mode
+
+    assert dev_mode_environment() is None
+    environment_set_dev_mode(environment=world.dev_a, actor=world.owner)
+    environment_set_dev_mode(environment=world.prod_b, actor=world.outsider)
+    assert dev_mode_environment() == world.prod_b
+    assert Environment.objects.filter(is_dev_mode=True).count() == 1

@@ -69,12 +69,23 @@ class Environment(models.Model):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=50)
     kind = models.CharField(max_length=12, choices=EnvironmentKind.choices)
+    # The server's local-development environment, like Inngest's dev server on port 8288: apps
+    # in SDK dev mode (no signing key) sync and run here unsigned, and events sent with
+    # NO_EVENT_KEY_SET land here. At most one per server.
+    is_dev_mode = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["organization", "slug"], name="environment_slug_unique")
+            models.UniqueConstraint(
+                fields=["organization", "slug"], name="environment_slug_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["is_dev_mode"],
+                condition=models.Q(is_dev_mode=True),
+                name="one_dev_mode_environment",
+            ),
         ]
 
     def __str__(self):

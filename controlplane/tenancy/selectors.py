@@ -87,3 +87,8 @@ def audit_entries(
     if before:
         entries = entries.filter(public_id__lt=before)
     return list(entries.order_by("-public_id")[:limit])
+
+
+def dev_mode_environment() -> Environment | None:
+    """The server's dev-mode environment, if one is marked."""
+    return Environment.objects.filter(is_dev_mode=True).select_related("organization").first()

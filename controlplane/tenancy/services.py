@@ -136,6 +136,26 @@ def environment_set_archived(*, environment: Environment, actor, archived: bool)
 
 
 @transaction.atomic
+def environment_set_dev_mode(*, environment: Environment, actor) -> None:
+    """Make this the server's dev-mode environment (unsigned SDK dev-mode apps, NO_EVENT_KEY_SET).
+
+    Side effects: unmarks the previous dev-mode environment; an audit entry.
+    """
+    if environment.is_dev_mode:
+        return
+    Environment.objects.filter(is_dev_mode=True).update(is_dev_mode=False)
+    environment.is_dev_mode = True
+    environment.save(update_fields=["is_dev_mode"])
+    audit_record(
+        organization=environment.organization,
+        environment=environment,
+        actor=actor,
+        action="environment.dev_mode_enabled",
+        target=environment,
+    )
+
+
+@transaction.atomic
 def organization_update(
     *, organization: Organization, actor, name: str, require_two_factor: bool
 ) -> None:

@@ -12,6 +12,7 @@ from tests.live import free_port
 
 HERE = Path(__file__).parent
 PYTHON_APP = HERE / "python" / "app.py"
+TS_DIR = HERE / "ts"
 SDK_PATH = "/api/inngest"
 
 
@@ -57,3 +58,22 @@ class SdkApp:
 
 def python_app(env: dict[str, str]) -> SdkApp:
     return SdkApp([sys.executable, str(PYTHON_APP)], env, cwd=HERE / "python")
+
+
+def ensure_ts_dependencies() -> None:
+    """`npm ci` the official TypeScript SDK from the lock file, once per checkout."""
+    stamp = TS_DIR / "node_modules" / ".package-lock.json"
+    lock = TS_DIR / "package-lock.json"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=TS_DIR,
+        check=True,
+        capture_output=True,
+    )
+
+
+def ts_app(env: dict[str, str], script: str = "app.mjs") -> SdkApp:
+    ensure_ts_dependencies()
+    return SdkApp(["node", script], env, cwd=TS_DIR)
