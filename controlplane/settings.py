@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "controlplane.accounts",
     "controlplane.tenancy",
     "controlplane.keys",
+    "controlplane.events",
+    "controlplane.registry",
     "controlplane.ops",
     "dashboard",
 ]
