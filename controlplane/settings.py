@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from controlplane.conf import env_bool, env_choice, env_int, env_list, env_secret, env_str
+from controlplane.conf import env_bool, env_choice, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "controlplane.keys",
     "controlplane.events",
     "controlplane.registry",
+    "controlplane.runs",
     "controlplane.ops",
     "dashboard",
 ]
@@ -133,8 +134,24 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 if EXECUTOR_BACKEND == "celery" and not CELERY_BROKER_URL:
     raise ImproperlyConfigured("EXECUTOR_BACKEND=celery needs CELERY_BROKER_URL (or REDIS_URL).")
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+
+# Worker threads of the local backend (inside the server process).
+LOCAL_WORKERS = env_int("LOCAL_WORKERS", 16, minimum=1)
+# A worker's claim on a job; kept alive while the job runs, so a dead worker's jobs are
+# claimable again this many seconds after it died.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=1)
+# Celery backend: re-send a due job whose message may have been lost after this long.
+JOB_REPUBLISH_SECONDS = env_int("JOB_REPUBLISH_SECONDS", 30, minimum=1)
+ENGINE_POLL_SECONDS = env_float("ENGINE_POLL_SECONDS", 1.0, minimum=0.05)
+SDK_CALL_TIMEOUT_SECONDS = env_float("SDK_CALL_TIMEOUT_SECONDS", 300, minimum=1)
+# Execution requests larger than this go out with `use_api` (PROTOCOL.md 4.7), like Go's 4 MiB.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024)
+# Multiplies Inngest's retry backoff table (15 s, 30 s, 1 m, ...): below 1 for tests and demos.
+RETRY_BACKOFF_SCALE = env_float("RETRY_BACKOFF_SCALE", 1.0, minimum=0)
 
 # --- Authentication -----------------------------------------------------------------------
 

@@ -42,9 +42,13 @@ def walk(resolver, prefix=""):
             yield prefix + str(entry.pattern), entry
 
 
+# Machine endpoints authenticate by key, not session; tests/test_api_isolation.py covers them.
+MACHINE_PREFIXES = ("admin/", "e/", "fn/", "v0/", "v1/")
+
+
 def dashboard_patterns():
     for route, pattern in walk(get_resolver()):
-        if route.startswith("admin/") or pattern.name in UNSCOPED:
+        if route.startswith(MACHINE_PREFIXES) or pattern.name in UNSCOPED:
             continue
         yield route, pattern
 

@@ -1,3 +1,5 @@
 """Machine endpoints at the host root: the SDK endpoints (/e/, /fn/register, /v0/) and /v1/."""
 
-urlpatterns: list = []
+from controlplane.api import v0, v1_runs
+
+urlpatterns = [*v0.urlpatterns, *v1_runs.urlpatterns]

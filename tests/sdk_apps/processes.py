@@ -11,7 +11,6 @@ import httpx
 from tests.live import free_port
 
 HERE = Path(__file__).parent
-PYTHON_APP = HERE / "python" / "app.py"
 TS_DIR = HERE / "ts"
 SDK_PATH = "/api/inngest"
 
@@ -56,8 +55,8 @@ class SdkApp:
                 self._process.kill()
 
 
-def python_app(env: dict[str, str]) -> SdkApp:
-    return SdkApp([sys.executable, str(PYTHON_APP)], env, cwd=HERE / "python")
+def python_app(env: dict[str, str], script: str = "app.py") -> SdkApp:
+    return SdkApp([sys.executable, str(HERE / "python" / script)], env, cwd=HERE / "python")
 
 
 def ensure_ts_dependencies() -> None:

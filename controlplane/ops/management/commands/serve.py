@@ -19,7 +19,7 @@ class Command(BaseCommand):
             "controlplane.asgi:application",
             host=host,
             port=port,
-            lifespan="off",
+            lifespan="on",
             proxy_headers=True,
             log_level="info",
         )

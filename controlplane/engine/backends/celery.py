@@ -1,0 +1,30 @@
+"""The Celery backend: jobs are published to the broker after commit and run by `celery -A
+controlplane worker` processes on any number of machines.
+
+The database stays the source of truth: a task only names a job, which the worker then claims
+with a lease. A sweeper thread in every worker publishes jobs that became due (timers) and
+re-publishes those whose message or worker got lost, so a lost message delays a run but never
+loses it. Cron triggers need celery beat (`worker -B` or a `beat` process).
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+
+class CeleryBackend:
+    # Jobs due later than this are left to the sweeper instead of a broker ETA: long ETAs
+    # interact badly with broker visibility timeouts.
+    PUBLISH_AHEAD = timedelta(seconds=1)
+
+    def start(self) -> None:
+        """Nothing runs in the web process; workers and beat are separate processes."""
+
+    def stop(self) -> None:
+        pass
+
+    def jobs_created(self, jobs: list) -> None:
+        from controlplane.engine.tasks import publish
+
+        horizon = timezone.now() + self.PUBLISH_AHEAD
+        publish([(job_id, available_at) for job_id, available_at in jobs if available_at <= horizon])

@@ -1,0 +1,156 @@
+"""Calling a function's app over HTTP (PROTOCOL.md 4.1-4.2, 4.6-4.8, 4.11) and classifying the
+answer: finished, step ops, or an error that is or is not worth retrying."""
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import jcs
+from django.conf import settings
+from django.utils import timezone
+
+from controlplane.engine.protocol import Op, parse_ops, parse_time, unwrap_streamed
+from controlplane.keys.signatures import sign_request, verify_response
+
+_local = threading.local()
+MIN_RETRY_AFTER, MAX_RETRY_AFTER = timedelta(seconds=1), timedelta(hours=24)
+
+
+@dataclass
+class CallOutcome:
+    kind: str  # "done" | "ops" | "error"
+    ops: list[Op] = field(default_factory=list)
+    output: Any = None
+    error: dict | None = None
+    retriable: bool = False
+    retry_after: datetime | None = None
+    sdk_version: int | None = None
+    status: int | None = None
+
+
+def _http() -> httpx.Client:
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = _local.client = httpx.Client(timeout=settings.SDK_CALL_TIMEOUT_SECONDS)
+    return client
+
+
+def step_url(function_url: str, step_id: str) -> str:
+    """The function's registered URL with `stepId` set to this call's target."""
+    parts = urlsplit(function_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "stepId"]
+    query.append(("stepId", step_id))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def call_app(
+    *,
+    url: str,
+    body: dict,
+    signing_key: str | None,
+    verification_keys: list[str],
+    version: int,
+    run_id: str,
+) -> CallOutcome:
+    """POST the execution request. `signing_key` None means the dev-mode environment: unsigned."""
+    payload = jcs.canonicalize(body)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Inngest-Server-Kind": "cloud" if signing_key else "dev",
+        "X-Run-ID": run_id,
+    }
+    if version >= 1:
+        headers["X-Inngest-Req-Version"] = str(version)
+    if signing_key:
+        headers["X-Inngest-Signature"] = sign_request(payload, signing_key)
+    try:
+        response = _http().post(url, content=payload, headers=headers)
+    except httpx.TimeoutException:
+        return _error("TimeoutError", "The app did not answer in time.", retriable=True)
+    except httpx.TransportError as exc:
+        return _error("ConnectionError", f"The app could not be reached: {exc}", retriable=True)
+    return classify(
+        response.status_code,
+        {k.lower(): v for k, v in response.headers.items()},
+        response.content,
+        verification_keys=verification_keys if signing_key else None,
+    )
+
+
+def classify(status: int, headers: dict, raw: bytes, *, verification_keys: list[str] | None) -> CallOutcome:
+    if status == 201:  # streamed: the real answer is inside the envelope
+        try:
+            status, inner_headers, raw = unwrap_streamed(raw)
+        except (ValueError, TypeError):
+            return _error("ProtocolError", "The app's streamed answer could not be read.", retriable=True)
+        headers = {**headers, **inner_headers}
+    sdk_handled = "x-inngest-sdk" in headers or "x-inngest-sdk-handled" in headers
+    version = _int_or_none(headers.get("x-inngest-req-version"))
+    if not sdk_handled:
+        # A proxy, load balancer or another server answered, not the SDK: worth retrying.
+        return _error("HTTPError", f"The app's URL answered {status} without an Inngest SDK.", retriable=True)
+    if status in (200, 206) and verification_keys is not None:
+        if not verify_response(headers.get("x-inngest-signature"), raw, verification_keys):
+            return _error("SignatureError", "The app's answer is not signed with this environment's key.")
+    if status == 200:
+        try:
+            return CallOutcome(kind="done", output=json.loads(raw) if raw.strip() else None, sdk_version=version)
+        except ValueError:
+            return _error("ProtocolError", "The app's answer is not JSON.", retriable=True)
+    if status == 206:
+        try:
+            return CallOutcome(kind="ops", ops=parse_ops(json.loads(raw)), sdk_version=version)
+        except ValueError as exc:
+            return _error("ProtocolError", f"The app reported unreadable steps: {exc}", retriable=True)
+    outcome = CallOutcome(kind="error", error=_error_object(status, raw), sdk_version=version, status=status)
+    no_retry = headers.get("x-inngest-no-retry")
+    outcome.retriable = (no_retry != "true") if no_retry is not None else status >= 500
+    if status == 401:
+        outcome.error = {
+            "name": "SignatureError",
+            "message": "The app rejected the request signature: its INNGEST_SIGNING_KEY does not match "
+            "this environment's signing key.",
+        }
+    outcome.retry_after = _retry_after(headers.get("retry-after"))
+    return outcome
+
+
+def _error(name: str, message: str, *, retriable: bool = False) -> CallOutcome:
+    return CallOutcome(kind="error", error={"name": name, "message": message}, retriable=retriable)
+
+
+def _error_object(status: int, raw: bytes) -> dict:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and ("message" in body or "name" in body):
+        return body
+    text = raw.decode("utf-8", "replace")[:1000]
+    return {"name": "HTTPError", "message": f"The app answered {status}: {text}"}
+
+
+def _retry_after(value: str | None) -> datetime | None:
+    """Retry-After as seconds (TS) or an ISO time (Python), clamped to [1 s, 24 h] like Go."""
+    if not value:
+        return None
+    now = timezone.now()
+    try:
+        at = now + timedelta(seconds=float(value))
+    except ValueError:
+        try:
+            at = parse_time(value)
+        except ValueError:
+            return None
+    return min(max(at, now + MIN_RETRY_AFTER), now + MAX_RETRY_AFTER)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,136 @@
+"""Running one claimed job: call the app (or resume a step), then store the outcome and the next
+jobs in one transaction that holds the run's lock."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from controlplane.engine.client import CallOutcome, call_app, step_url
+from controlplane.engine.effects import Effects
+from controlplane.engine.jobs import job_schedule
+from controlplane.engine.ops import apply_outcome
+from controlplane.engine.protocol import parse_duration, parse_time, request_body
+from controlplane.engine.settle import settle
+from controlplane.engine.steps import step_resolve_pending
+from controlplane.engine.terminate import run_cancel
+from controlplane.keys.selectors import active_signing_key, verification_signing_keys
+from controlplane.runs.history import history_append
+from controlplane.runs.models import HistoryKind, Job, JobKind, Run, Step, Wait
+from controlplane.runs.selectors import memoized_steps
+
+log = logging.getLogger(__name__)
+
+
+def execute_job(job: Job, *, owner: str) -> None:
+    if job.kind == JobKind.CALL:
+        _call(job, owner)
+    elif job.kind == JobKind.RESUME:
+        _in_run_transaction(job, owner, _resume)
+    elif job.kind == JobKind.FINISH_TIMEOUT:
+        _in_run_transaction(job, owner, _finish_timeout)
+
+
+def _in_run_transaction(job: Job, owner: str, apply) -> None:
+    """Lock the run, make sure the job is still ours (a lost lease means another worker has it),
+    delete it, apply the change, emit what follows."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().select_related("function__app", "environment", "event").get(
+            pk=job.run_id
+        )
+        deleted, _ = Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
+        if not deleted:
+            return
+        fx = Effects()
+        apply(run, job, fx)
+        settle(fx)
+
+
+def _call(job: Job, owner: str) -> None:
+    run = Run.objects.select_related("function__app", "environment", "event").get(pk=job.run_id)
+    if run.is_finished:
+        Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
+        return
+    if (start_by := job.payload.get("start_by")) and run.started_at is None and parse_time(start_by) < timezone.now():
+        _in_run_transaction(job, owner, _start_timeout)
+        return
+    started = timezone.now()
+    outcome = _call_app(run, job)
+
+    def apply(run: Run, job: Job, fx: Effects) -> None:
+        if run.is_finished:
+            history_append(run, HistoryKind.DISCARDED, step_id=job.step_id, attempt=job.attempt)
+            return
+        if run.started_at is None:
+            _mark_started(run, started)
+        apply_outcome(run, job, outcome, fx=fx)
+
+    _in_run_transaction(job, owner, apply)
+
+
+def _call_app(run: Run, job: Job) -> CallOutcome:
+    environment, function = run.environment, run.function
+    steps, stack = memoized_steps(run)
+    events = [e.as_sdk_payload() for e in run.events.order_by("id")]
+    fields = dict(
+        run_id=run.public_id,
+        events=events,
+        steps=steps,
+        stack=stack,
+        attempt=job.attempt,
+        max_attempts=function.max_attempts,
+        disable_immediate_execution=run.disable_immediate_execution,
+        version=run.sdk_version,
+        step_id=job.step_id,
+    )
+    body = request_body(**fields)
+    if len(json.dumps(body)) > settings.MAX_REQUEST_BYTES:
+        # Too big to send: the SDK fetches events and steps from /v0/runs/{id}/... (4.7).
+        body = request_body(**fields, use_api=True)
+    signing_key = None if environment.is_dev_mode else active_signing_key(environment)
+    return call_app(
+        url=step_url(function.step_url, job.step_id),
+        body=body,
+        signing_key=signing_key,
+        verification_keys=verification_signing_keys(environment),
+        version=run.sdk_version,
+        run_id=run.public_id,
+    )
+
+
+def _mark_started(run: Run, at) -> None:
+    run.started_at = at
+    run.save(update_fields=["started_at"])
+    history_append(run, HistoryKind.STARTED)
+    if finish := (run.function.config.get("timeouts") or {}).get("finish"):
+        job_schedule(run, JobKind.FINISH_TIMEOUT, at=at + parse_duration(finish))
+
+
+def _resume(run: Run, job: Job, fx: Effects) -> None:
+    """A sleep ended, or a wait / invoke timed out: the step gets its (null or error) result."""
+    if run.is_finished:
+        return
+    step = Step.objects.filter(run=run, step_id=job.step_id).first()
+    if step is None or step.has_memo:
+        return
+    if job.payload.get("wait"):
+        closed = Wait.objects.filter(run=run, step_id=step.step_id, resolved_at__isnull=True).update(
+            resolved_at=timezone.now()
+        )
+        if not closed:
+            return  # an event resolved it first
+    kind = {"sleep": HistoryKind.STEP_COMPLETED, "waitForEvent": HistoryKind.WAIT_RESOLVED}.get(
+        step.kind, HistoryKind.INVOKE_RESOLVED
+    )
+    extra = {"timed_out": True} if step.kind != "sleep" else {}
+    step_resolve_pending(run, step, job.payload.get("memo"), history_kind=kind, failed=bool(job.payload.get("failed")), **extra)
+
+
+def _start_timeout(run: Run, job: Job, fx: Effects) -> None:
+    run_cancel(run, fx=fx, reason="The run did not start within its timeouts.start.")
+
+
+def _finish_timeout(run: Run, job: Job, fx: Effects) -> None:
+    run_cancel(run, fx=fx, reason="The run did not finish within its timeouts.finish.")

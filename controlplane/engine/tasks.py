@@ -1,0 +1,91 @@
+"""Celery tasks. They take ids and call one function each."""
+
+from datetime import datetime, timedelta
+
+import logging
+import threading
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+from django.db import close_old_connections
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.engine.cron import FIRE_CRON_TASK, fire_cron as fire_cron_service
+from controlplane.engine.jobs import job_claim
+from controlplane.engine.worker import run_claimed, worker_name
+from controlplane.runs.models import Job
+
+log = logging.getLogger(__name__)
+_OWNER = None
+
+
+def _owner() -> str:
+    global _OWNER
+    if _OWNER is None:  # one name per worker process (prefork children included)
+        _OWNER = worker_name("celery")
+    return _OWNER
+
+
+def publish(jobs: list[tuple[int, datetime]]) -> None:
+    """Send each job to the broker, due at its `available_at`. Clears expired leases, so the
+    sweeper does not send the same job again every second."""
+    if not jobs:
+        return
+    Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(published_at=timezone.now(), lease_until=None)
+    now = timezone.now()
+    for job_id, available_at in jobs:
+        execute.apply_async(args=[job_id], eta=available_at if available_at > now else None)
+
+
+@shared_task(name="controlplane.engine.tasks.execute", ignore_result=True)
+def execute(job_id: int) -> None:
+    job = job_claim(job_id, owner=_owner())
+    if job is not None:
+        run_claimed(job, owner=_owner())
+
+
+def sweep() -> int:
+    """Publish due jobs whose worker died (expired lease), that were never published (timers,
+    a crash between commit and publish), or whose message may be lost (published long ago)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_REPUBLISH_SECONDS)
+    lost_worker = Q(lease_until__lt=now)
+    lost_message = Q(lease_until__isnull=True) & (Q(published_at__isnull=True) | Q(published_at__lt=stale))
+    due = Job.objects.filter(lost_worker | lost_message, available_at__lte=now)
+    jobs = list(due.values_list("id", "available_at")[:5000])
+    publish(jobs)
+    return len(jobs)
+
+
+@shared_task(name=FIRE_CRON_TASK, ignore_result=True)
+def fire_cron(function: str, cron: str = "") -> None:
+    fire_cron_service(function=function, cron=cron)
+
+
+class _Sweeper:
+    """Every Celery worker sweeps, so timers fire and lost jobs come back with no extra process
+    (several sweepers only ever publish a job twice; its claim is atomic)."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+
+    def start(self, **_signal) -> None:
+        threading.Thread(target=self._loop, name="engine-sweeper", daemon=True).start()
+
+    def stop(self, **_signal) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(settings.ENGINE_POLL_SECONDS):
+            try:
+                sweep()
+            except Exception:
+                log.exception("sweeping jobs failed")
+                close_old_connections()
+
+
+_sweeper = _Sweeper()
+worker_ready.connect(_sweeper.start, weak=False)
+worker_shutdown.connect(_sweeper.stop, weak=False)

@@ -1,0 +1,80 @@
+"""Ending runs: completed, failed or cancelled, and what that sets off (PROTOCOL.md 4.9).
+
+Callers hold the run's lock. Internal events go onto `fx` and are emitted by `settle`.
+"""
+
+from django.utils import timezone
+
+from controlplane.engine.effects import Effects
+from controlplane.engine.steps import step_resolve_pending
+from controlplane.runs.history import history_append
+from controlplane.runs.models import HistoryKind, Job, Run, RunStatus, Step, StepStatus, Wait
+
+
+def run_complete(run: Run, output, *, fx: Effects) -> None:
+    _finish(run, RunStatus.COMPLETED, fx=fx, output=output)
+
+
+def run_fail(run: Run, error: dict, *, fx: Effects) -> None:
+    _finish(run, RunStatus.FAILED, fx=fx, error=error)
+
+
+def run_cancel(run: Run, *, fx: Effects, actor=None, reason: str) -> bool:
+    """Cancel an active run; False if it had already finished. In-flight calls are not
+    interrupted: their late results are discarded when they come back."""
+    if run.is_finished:
+        return False
+    error = {"name": "Cancelled", "message": reason}
+    run.cancelled_by = actor
+    _finish(run, RunStatus.CANCELLED, fx=fx, error=error, by=actor.email if actor else "", reason=reason)
+    return True
+
+
+def _finish(run: Run, status: str, *, fx: Effects, output=None, error=None, **history) -> None:
+    now = timezone.now()
+    run.status, run.output, run.error, run.ended_at = status, output, error, now
+    run.save(update_fields=["status", "output", "error", "ended_at", "cancelled_by"])
+    Job.objects.filter(run=run).delete()
+    Wait.objects.filter(run=run, resolved_at__isnull=True).update(resolved_at=now)
+    kind = {RunStatus.COMPLETED: HistoryKind.COMPLETED, RunStatus.FAILED: HistoryKind.FAILED}.get(
+        status, HistoryKind.CANCELLED
+    )
+    history_append(run, kind, **({"output": output} if status == RunStatus.COMPLETED else {"error": error}), **history)
+    _emit_finished(run, status, output, error, fx)
+    if run.parent_id:
+        _resolve_parent(run, status, output, error)
+
+
+def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
+    trigger = run.event.as_sdk_payload()
+    data = {
+        "function_id": run.function.slug,
+        "run_id": run.public_id,
+        "event": trigger,
+        "events": [e.as_sdk_payload() for e in run.events.order_by("id")],
+        "_inngest": {"status": status.capitalize()},
+    }
+    if run.parent_id:
+        data["correlation_id"] = f"{run.parent.public_id}.{run.parent_step_id}"
+    if status == RunStatus.COMPLETED:
+        data["result"] = output
+    else:
+        data["error"] = error
+    fx.emit(run.environment, {"name": "inngest/function.finished", "data": data})
+    if status == RunStatus.FAILED:
+        fx.emit(run.environment, {"name": "inngest/function.failed", "data": data, "id": run.public_id})
+    if status == RunStatus.CANCELLED:
+        fx.emit(run.environment, {"name": "inngest/function.cancelled", "data": data, "id": run.public_id})
+
+
+def _resolve_parent(run: Run, status: str, output, error) -> None:
+    """Hand an invoked run's result (or error) back to the step that invoked it."""
+    parent = Run.objects.select_for_update().get(pk=run.parent_id)
+    step = Step.objects.filter(run=parent, step_id=run.parent_step_id, status=StepStatus.INVOKING).first()
+    if parent.is_finished or step is None:
+        return
+    failed = status != RunStatus.COMPLETED
+    memo = {"error": error} if failed else {"data": output}
+    step_resolve_pending(
+        parent, step, memo, history_kind=HistoryKind.INVOKE_RESOLVED, failed=failed, child_run=run.public_id
+    )

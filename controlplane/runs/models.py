@@ -1,0 +1,221 @@
+"""Runs, their memoized steps, their timeline, and the jobs that advance them.
+
+The database is the source of truth: a run advances only by jobs (rows with `available_at` and
+a lease), and every state change is one transaction.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from controlplane.events.models import Event
+from controlplane.fields import public_id_field
+from controlplane.registry.models import Function
+from controlplane.tenancy.models import Environment
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SLEEPING = "sleeping", "Sleeping"
+    WAITING = "waiting", "Waiting"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SLEEPING, RunStatus.WAITING)
+FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Run(models.Model):
+    public_id = public_id_field()  # the run id the SDK sees
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="runs")
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="runs")
+    function_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    events = models.ManyToManyField(Event, related_name="runs")
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    # Execution version negotiated with the SDK (PROTOCOL.md 4.8): -1 until the first answer.
+    sdk_version = models.SmallIntegerField(default=-1)
+    # After a response with several ops, later calls ask the SDK to plan, not run (4.5).
+    disable_immediate_execution = models.BooleanField(default=False)
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    parent_step_id = models.CharField(max_length=64, blank=True)
+    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays")
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    finish_deadline = models.DateTimeField(null=True, blank=True)  # timeouts.finish
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["environment", "-queued_at", "-id"], name="run_env_recent"),
+            models.Index(fields=["function", "-queued_at", "-id"], name="run_function_recent"),
+            models.Index(fields=["environment", "status", "-queued_at"], name="run_env_status_recent"),
+        ]
+
+    def __str__(self):
+        return f"run {self.public_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class StepStatus(models.TextChoices):
+    PLANNED = "planned", "Planned"
+    SLEEPING = "sleeping", "Sleeping"
+    WAITING = "waiting", "Waiting"
+    INVOKING = "invoking", "Invoking"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+PENDING_STEP_STATUSES = (StepStatus.PLANNED, StepStatus.SLEEPING, StepStatus.WAITING, StepStatus.INVOKING)
+
+
+class StepKind(models.TextChoices):
+    RUN = "run", "Run"
+    SLEEP = "sleep", "Sleep"
+    WAIT = "waitForEvent", "Wait for event"
+    INVOKE = "invoke", "Invoke"
+    SEND_EVENT = "sendEvent", "Send event"
+
+
+class Step(models.Model):
+    """One step of a run, keyed by the SDK's hashed step id; `memo` is what the SDK replays.
+
+    Unique per (run, step id): a duplicate completion of the same step is a no-op.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    step_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=512, blank=True)  # the user's step id ("fetch-user")
+    kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.RUN)
+    status = models.CharField(max_length=10, choices=StepStatus.choices)
+    memo = models.JSONField(null=True, blank=True)
+    has_memo = models.BooleanField(default=False)  # memo may legitimately be null (sleep)
+    memo_seq = models.PositiveIntegerField(null=True, blank=True)  # completion order (ctx.stack)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    race = models.BooleanField(default=False)  # opts.parallelMode == "race"
+    details = models.JSONField(default=dict, blank=True)  # wake time, awaited event, child run ...
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="step_unique_per_run")]
+
+    def __str__(self):
+        return f"{self.name or self.step_id} ({self.status})"
+
+
+class HistoryKind(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    STARTED = "started", "Started"
+    STEP_STARTED = "step_started", "Step started"
+    STEP_COMPLETED = "step_completed", "Step completed"
+    STEP_ERRORED = "step_errored", "Step errored"
+    STEP_FAILED = "step_failed", "Step failed"
+    RETRY_SCHEDULED = "retry_scheduled", "Retry scheduled"
+    SLEEPING = "sleeping", "Sleeping"
+    WAITING = "waiting", "Waiting for event"
+    WAIT_RESOLVED = "wait_resolved", "Wait resolved"
+    INVOKED = "invoked", "Invoked function"
+    INVOKE_RESOLVED = "invoke_resolved", "Invoked function finished"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    DISCARDED = "discarded", "Late result discarded"
+
+
+class RunHistory(models.Model):
+    """The run's append-only timeline; the live view streams these rows."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="history")
+    kind = models.CharField(max_length=16, choices=HistoryKind.choices)
+    step_id = models.CharField(max_length=64, blank=True)
+    step_name = models.CharField(max_length=512, blank=True)
+    attempt = models.PositiveSmallIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "id"], name="history_run_order")]
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.run_id} {self.kind}"
+
+
+class JobKind(models.TextChoices):
+    CALL = "call", "Call the app"  # discovery (step_id "step") or one targeted step
+    RESUME = "resume", "Resume a step"  # sleep over, wait or invoke timed out
+    FINISH_TIMEOUT = "finish_timeout", "Finish timeout"
+
+
+class Job(models.Model):
+    """Work that advances a run, due at `available_at`; claimed by a worker with a lease.
+
+    A worker that dies loses only its lease: once `lease_until` passes, the job is claimable
+    again. The job row is deleted in the transaction that stores its outcome.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="jobs")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=JobKind.choices)
+    step_id = models.CharField(max_length=64, default="step")
+    attempt = models.PositiveSmallIntegerField(default=0)
+    payload = models.JSONField(default=dict, blank=True)
+    available_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)  # Celery backend: last sent to the broker
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["available_at"], name="job_due", condition=Q(lease_until__isnull=True)),
+            models.Index(fields=["lease_until"], name="job_leased", condition=Q(lease_until__isnull=False)),
+            models.Index(fields=["run", "kind", "step_id"], name="job_run_step"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.step_id} of run {self.run_id}"
+
+
+class WaitKind(models.TextChoices):
+    STEP = "step", "waitForEvent step"
+    CANCEL = "cancel", "cancelOn"
+
+
+class Wait(models.Model):
+    """A run paused until an event: a waitForEvent step, or a cancelOn subscription.
+
+    Incoming events look up open waits by (environment, event name); the first match resolves a
+    wait exactly once (conditional update on `resolved_at IS NULL`).
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits")
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=6, choices=WaitKind.choices)
+    step_id = models.CharField(max_length=64, blank=True)
+    event_name = models.CharField(max_length=256)
+    expression = models.TextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_event = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["environment", "event_name", "id"], name="wait_open", condition=Q(resolved_at__isnull=True)
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} wait for {self.event_name}"

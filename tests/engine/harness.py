@@ -1,0 +1,109 @@
+"""Test set-up for the engine: fixed keys (so SDK app processes outlive one test's database),
+backends, and waiting for runs to reach a state."""
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.db import connection
+
+from controlplane.keys import crypto
+from controlplane.keys.models import EventKey, SigningKey
+from controlplane.keys.signatures import bearer_hash
+from controlplane.runs.models import Run
+from controlplane.tokens import token_hash
+
+SIGNING_KEY = "signkey-prod-" + "5e" * 32
+EVENT_KEY = "e" * 64
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def use_signing_key(environment, key: str = SIGNING_KEY) -> None:
+    """Make `key` the environment's active signing key, as if it had been rotated in."""
+    SigningKey.objects.filter(environment=environment, state="active").update(
+        encrypted_key=crypto.encrypt(key),
+        display_prefix=key[:19],
+        bearer_lookup=hashlib.sha256(bearer_hash(key).encode()).hexdigest(),
+    )
+
+
+def use_event_key(environment, secret: str = EVENT_KEY) -> EventKey:
+    return EventKey.objects.create(
+        environment=environment, name="app", prefix=secret[:8], key_hash=token_hash(secret)
+    )
+
+
+def wait_for_run(run_or_filter, *, status=None, timeout: float = 30) -> Run:
+    """Poll until the run has finished (or has `status`); fail with its history otherwise."""
+    deadline = time.monotonic() + timeout
+    run = None
+    while time.monotonic() < deadline:
+        run = run_or_filter() if callable(run_or_filter) else Run.objects.get(pk=run_or_filter.pk)
+        if run is not None and ((status and run.status == status) or (not status and run.is_finished)):
+            return run
+        time.sleep(0.05)
+    history = list(run.history.values_list("kind", "step_name", "data")) if run else []
+    raise AssertionError(f"run did not reach {status or 'a final state'}: {run and run.status} {history}")
+
+
+def celery_broker_url() -> str | None:
+    """A Redis database of its own for the test broker (the cache flushes REDIS_URL's between
+    tests), or None when no Redis is reachable."""
+    parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.5):
+            pass
+    except OSError:
+        return None
+    return urlunsplit(parts._replace(path="/15"))
+
+
+def database_url() -> str:
+    """The test database, as a URL a worker process can use."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings["USER"] or "postgres"
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+
+
+class CeleryWorker:
+    """A real `celery worker -B` process (with the DatabaseScheduler) on the test database."""
+
+    def __init__(self, broker: str, env: dict[str, str]):
+        self.broker = broker
+        self._env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": broker,
+                     "EXECUTOR_BACKEND": "celery", "DATABASE_URL": database_url()}
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> "CeleryWorker":
+        command = [
+            sys.executable, "-m", "celery", "-A", "controlplane", "worker", "-B",
+            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+            "--pool", "threads", "--concurrency", "8", "--loglevel", "WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]
+        self._process = subprocess.Popen(command, env=self._env, cwd=ROOT)
+        time.sleep(0.5)
+        if self._process.poll() is not None:
+            raise RuntimeError("the celery worker exited at start")
+        return self
+
+    def kill(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
