@@ -136,6 +136,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# --- Apps and syncs -----------------------------------------------------------------------
+
+# How long the server waits for an app it syncs (connect, and each answer).
+APP_SYNC_TIMEOUT_SECONDS = env_int("APP_SYNC_TIMEOUT_SECONDS", 15, minimum=1)
+# "first": the first organization's Development environment becomes the server's dev-mode
+# environment (like Inngest's dev server) unless one is marked already. `make run` sets it.
+DEV_MODE_ENVIRONMENT = env_choice("DEV_MODE_ENVIRONMENT", ("", "first"), "")
+
 # --- Authentication -----------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"

@@ -1,3 +1,9 @@
 """Machine endpoints at the host root: the SDK endpoints (/e/, /fn/register, /v0/) and /v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from controlplane.api import register
+
+urlpatterns: list = [
+    path("fn/register", register.register, name="fn-register"),
+]
