@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8288
+# `make run` is local development: INNGEST_DEV=1 apps sync into the first organization's
+# Development environment, as with Inngest's dev server on this same port.
+DEV_MODE_ENVIRONMENT ?= first
 
 .PHONY: run test bench lint secrets
 
@@ -26,7 +29,7 @@ secrets:
 run: $(VENV)/.installed secrets
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	DEV_MODE_ENVIRONMENT=$(DEV_MODE_ENVIRONMENT) $(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -153,6 +153,14 @@ MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024)
 # Multiplies Inngest's retry backoff table (15 s, 30 s, 1 m, ...): below 1 for tests and demos.
 RETRY_BACKOFF_SCALE = env_float("RETRY_BACKOFF_SCALE", 1.0, minimum=0)
 
+# --- Apps and syncs -----------------------------------------------------------------------
+
+# How long the server waits for an app it syncs (connect, and each answer).
+APP_SYNC_TIMEOUT_SECONDS = env_int("APP_SYNC_TIMEOUT_SECONDS", 15, minimum=1)
+# "first": the first organization's Development environment becomes the server's dev-mode
+# environment (like Inngest's dev server) unless one is marked already. `make run` sets it.
+DEV_MODE_ENVIRONMENT = env_choice("DEV_MODE_ENVIRONMENT", ("", "first"), "")
+
 # --- Authentication -----------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"

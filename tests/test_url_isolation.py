@@ -15,8 +15,10 @@ from controlplane.tenancy.services import invitation_create
 pytestmark = pytest.mark.django_db
 
 # Routes that are not tenant-scoped on purpose: account pages act on the signed-in person,
-# setup only exists before the first account, the invitation link is its own credential.
+# setup only exists before the first account, the invitation link is its own credential;
+# SDK endpoints find their environment from the credential they carry (tests/test_register.py).
 UNSCOPED = {
+    "fn-register",
     "home",
     "setup",
     "organization-new",

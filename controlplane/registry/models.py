@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django_celery_beat.models import PeriodicTask
 
 from controlplane.fields import public_id_field
 from controlplane.tenancy.models import Environment
@@ -66,10 +67,22 @@ class AppSync(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["app", "-started_at"], name="appsync_app_recent")]
+        indexes = [
+            models.Index(fields=["app", "-started_at"], name="appsync_app_recent"),
+            models.Index(fields=["environment", "-started_at"], name="appsync_env_recent"),
+        ]
 
     def __str__(self):
         return f"sync {self.public_id} ({self.status})"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == SyncStatus.SUCCESS
+
+    @property
+    def modified(self) -> bool:
+        """Whether the sync changed the function set (what /fn/register answers as `modified`)."""
+        return any(self.diff.get(part) for part in ("added", "removed", "changed"))
 
 
 class Function(models.Model):
@@ -115,7 +128,8 @@ class Function(models.Model):
 
 
 class FunctionTrigger(models.Model):
-    """An event trigger of a live function, indexed for matching incoming events by name."""
+    """A trigger of a live function: event triggers are indexed for matching incoming events by
+    name; cron triggers own the celery-beat row that fires them."""
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="function_triggers"
@@ -124,6 +138,13 @@ class FunctionTrigger(models.Model):
     event_name = models.CharField(max_length=256, blank=True)
     expression = models.TextField(blank=True)  # CEL over `event`; empty = every event of that name
     cron = models.CharField(max_length=255, blank=True)  # "TZ=Europe/Paris 0 3 * * *"
+    periodic_task = models.OneToOneField(
+        PeriodicTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="function_trigger",
+    )
 
     class Meta:
         indexes = [

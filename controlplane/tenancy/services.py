@@ -5,6 +5,7 @@ Every service runs in one transaction and writes its audit entry in it.
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -56,6 +57,7 @@ def organization_create(*, name: str, owner) -> Organization:
         ("Development", EnvironmentKind.DEVELOPMENT),
     ):
         environment_create(organization=organization, actor=owner, name=env_name, kind=kind)
+    environment_ensure_dev_mode()
     return organization
 
 
@@ -153,6 +155,28 @@ def environment_set_dev_mode(*, environment: Environment, actor) -> None:
         action="environment.dev_mode_enabled",
         target=environment,
     )
+
+
+@transaction.atomic
+def environment_ensure_dev_mode() -> Environment | None:
+    """With DEV_MODE_ENVIRONMENT=first and no dev-mode environment yet, mark the first
+    organization's Development environment. Runs at organization creation (a fresh server
+    gets its first organization from the setup page) and when `manage.py serve` starts.
+
+    Side effects: at most one environment marked, with an audit entry by the system.
+    """
+    if settings.DEV_MODE_ENVIRONMENT != "first":
+        return None
+    if current := Environment.objects.filter(is_dev_mode=True).first():
+        return current
+    first = (
+        Environment.objects.filter(kind=EnvironmentKind.DEVELOPMENT, archived_at__isnull=True)
+        .order_by("organization_id", "id")
+        .first()
+    )
+    if first is not None:
+        environment_set_dev_mode(environment=first, actor=None)
+    return first
 
 
 @transaction.atomic

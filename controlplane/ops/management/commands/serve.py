@@ -3,6 +3,8 @@ import os
 import uvicorn
 from django.core.management.base import BaseCommand
 
+from controlplane.tenancy.services import environment_ensure_dev_mode
+
 
 class Command(BaseCommand):
     help = (
@@ -14,6 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8288")))
 
     def handle(self, *args, host, port, **options):
+        if environment := environment_ensure_dev_mode():
+            self.stdout.write(f"Dev-mode environment: {environment} (INNGEST_DEV=1 apps sync here)")
         self.stdout.write(f"Serving on http://{host}:{port}/")
         uvicorn.run(
             "controlplane.asgi:application",

@@ -1,0 +1,80 @@
+"""Reads for apps, syncs and functions, always through the environment they belong to."""
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from controlplane.registry.models import App, AppSync, Function, FunctionTrigger
+from controlplane.tenancy.models import Environment
+
+
+def apps_of(environment: Environment) -> list[App]:
+    """Live apps first, each with its number of live functions and its latest sync."""
+    apps = environment.apps.annotate(
+        function_count=Count("functions", filter=Q(functions__removed_at__isnull=True))
+    ).order_by("archived_at", "app_id")
+    apps = list(apps)
+    latest = {}
+    for sync in AppSync.objects.filter(app__in=apps).order_by("app_id", "-started_at"):
+        latest.setdefault(sync.app_id, sync)
+    for app in apps:
+        app.latest_sync = latest.get(app.pk)
+    return apps
+
+
+def app_in_environment(*, environment: Environment, public_id: str) -> App | None:
+    return environment.apps.filter(public_id=public_id).first()
+
+
+def unattached_syncs(environment: Environment, *, limit: int = 10) -> list[AppSync]:
+    """Recent syncs that failed before anyone knew which app they were for."""
+    syncs = environment.app_syncs.filter(app__isnull=True).order_by("-started_at")
+    return list(syncs[:limit])
+
+
+def syncs_of(app: App, *, limit: int = 50) -> list[AppSync]:
+    return list(app.syncs.order_by("-started_at")[:limit])
+
+
+def sync_in_environment(*, environment: Environment, public_id: str) -> AppSync | None:
+    return environment.app_syncs.filter(public_id=public_id).select_related("app").first()
+
+
+def _with_triggers(functions: QuerySet) -> QuerySet:
+    triggers = FunctionTrigger.objects.order_by("cron", "event_name", "pk")
+    return functions.select_related("app").prefetch_related(Prefetch("triggers", triggers))
+
+
+def functions_of(environment: Environment) -> list[Function]:
+    """The environment's live functions (removed ones are history), by app then name."""
+    functions = environment.functions.filter(removed_at__isnull=True)
+    return list(_with_triggers(functions).order_by("app__app_id", "name"))
+
+
+def functions_of_app(app: App) -> list[Function]:
+    return list(_with_triggers(app.functions.filter(removed_at__isnull=True)).order_by("name"))
+
+
+def function_in_environment(*, environment: Environment, public_id: str) -> Function | None:
+    """A function by its public id, removed or not (runs keep pointing at removed ones)."""
+    return _with_triggers(environment.functions.filter(public_id=public_id)).first()
+
+
+def function_by_slug(*, environment: Environment, slug: str) -> Function | None:
+    """A function by the composite id the SDK uses ("<app>-<fn>"), e.g. for invoke."""
+    return _with_triggers(environment.functions.filter(slug=slug)).first()
+
+
+def event_triggers_for(*, environment: Environment, event_name: str) -> list[FunctionTrigger]:
+    """Triggers that an event of this name may start runs for (expressions still to check).
+
+    Uses the (environment, event_name) index; only active functions (not removed, not paused,
+    app not archived) qualify.
+    """
+    return list(
+        FunctionTrigger.objects.filter(
+            environment=environment,
+            event_name=event_name,
+            function__removed_at__isnull=True,
+            function__paused_at__isnull=True,
+            function__app__archived_at__isnull=True,
+        ).select_related("function__app")
+    )
