@@ -9,7 +9,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from controlplane.conf import env_bool, env_choice, env_float, env_int, env_list, env_secret, env_str
+from controlplane.conf import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -133,6 +141,7 @@ EXECUTOR_BACKEND = env_choice("EXECUTOR_BACKEND", ("local", "celery"), "local")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 if EXECUTOR_BACKEND == "celery" and not CELERY_BROKER_URL:
     raise ImproperlyConfigured("EXECUTOR_BACKEND=celery needs CELERY_BROKER_URL (or REDIS_URL).")
+CELERY_IMPORTS = ["controlplane.engine.tasks"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4

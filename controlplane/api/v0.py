@@ -12,7 +12,9 @@ from controlplane.runs.selectors import memoized_steps, run_in_environment
 def _run_or_error(request, run_id):
     environment = environment_from_bearer(request, allow_dev_mode=True)
     if environment is None:
-        return None, error_response("Unauthorized: send the environment's signing key as bearer.", 401)
+        return None, error_response(
+            "Unauthorized: send the environment's signing key as bearer.", 401
+        )
     run = run_in_environment(environment=environment, public_id=run_id)
     if run is None:
         return None, error_response("Run not found.", 404)

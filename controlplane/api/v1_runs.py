@@ -34,7 +34,9 @@ def run_json(run: Run) -> dict:
 def _environment(request):
     environment = environment_from_bearer(request)
     if environment is None:
-        return None, error_response("Unauthorized: send a signing key as `Authorization: Bearer ...`.", 401)
+        return None, error_response(
+            "Unauthorized: send a signing key as `Authorization: Bearer ...`.", 401
+        )
     return environment, None
 
 
@@ -47,7 +49,9 @@ def event_runs(request, event_id):
     event = Event.objects.filter(environment=environment, public_id=event_id).first()
     if event is None:
         return error_response("Event not found.", 404)
-    return JsonResponse({"data": [run_json(run) for run in runs_of_event(environment=environment, event=event)]})
+    return JsonResponse(
+        {"data": [run_json(run) for run in runs_of_event(environment=environment, event=event)]}
+    )
 
 
 @csrf_exempt

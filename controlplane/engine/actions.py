@@ -16,7 +16,11 @@ def run_cancel_by(*, run: Run, actor=None, reason: str = "") -> bool:
     """
     who = actor.email if actor is not None else "the API"
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("function", "environment", "event").get(pk=run.pk)
+        run = (
+            Run.objects.select_for_update()
+            .select_related("function", "environment", "event")
+            .get(pk=run.pk)
+        )
         fx = Effects()
         cancelled = run_cancel(run, fx=fx, actor=actor, reason=reason or f"Cancelled by {who}.")
         settle(fx)

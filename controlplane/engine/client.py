@@ -81,39 +81,57 @@ def call_app(
     )
 
 
-def classify(status: int, headers: dict, raw: bytes, *, verification_keys: list[str] | None) -> CallOutcome:
+def classify(
+    status: int, headers: dict, raw: bytes, *, verification_keys: list[str] | None
+) -> CallOutcome:
     if status == 201:  # streamed: the real answer is inside the envelope
         try:
             status, inner_headers, raw = unwrap_streamed(raw)
         except (ValueError, TypeError):
-            return _error("ProtocolError", "The app's streamed answer could not be read.", retriable=True)
+            return _error(
+                "ProtocolError", "The app's streamed answer could not be read.", retriable=True
+            )
         headers = {**headers, **inner_headers}
     sdk_handled = "x-inngest-sdk" in headers or "x-inngest-sdk-handled" in headers
     version = _int_or_none(headers.get("x-inngest-req-version"))
     if not sdk_handled:
         # A proxy, load balancer or another server answered, not the SDK: worth retrying.
-        return _error("HTTPError", f"The app's URL answered {status} without an Inngest SDK.", retriable=True)
-    if status in (200, 206) and verification_keys is not None:
-        if not verify_response(headers.get("x-inngest-signature"), raw, verification_keys):
-            return _error("SignatureError", "The app's answer is not signed with this environment's key.")
+        return _error(
+            "HTTPError", f"The app's URL answered {status} without an Inngest SDK.", retriable=True
+        )
+    signature = headers.get("x-inngest-signature")
+    if (
+        status in (200, 206)
+        and verification_keys is not None
+        and not verify_response(signature, raw, verification_keys)
+    ):
+        return _error(
+            "SignatureError", "The app's answer is not signed with this environment's key."
+        )
     if status == 200:
         try:
-            return CallOutcome(kind="done", output=json.loads(raw) if raw.strip() else None, sdk_version=version)
+            return CallOutcome(
+                kind="done", output=json.loads(raw) if raw.strip() else None, sdk_version=version
+            )
         except ValueError:
             return _error("ProtocolError", "The app's answer is not JSON.", retriable=True)
     if status == 206:
         try:
             return CallOutcome(kind="ops", ops=parse_ops(json.loads(raw)), sdk_version=version)
         except ValueError as exc:
-            return _error("ProtocolError", f"The app reported unreadable steps: {exc}", retriable=True)
-    outcome = CallOutcome(kind="error", error=_error_object(status, raw), sdk_version=version, status=status)
+            return _error(
+                "ProtocolError", f"The app reported unreadable steps: {exc}", retriable=True
+            )
+    outcome = CallOutcome(
+        kind="error", error=_error_object(status, raw), sdk_version=version, status=status
+    )
     no_retry = headers.get("x-inngest-no-retry")
     outcome.retriable = (no_retry != "true") if no_retry is not None else status >= 500
     if status == 401:
         outcome.error = {
             "name": "SignatureError",
-            "message": "The app rejected the request signature: its INNGEST_SIGNING_KEY does not match "
-            "this environment's signing key.",
+            "message": "The app rejected the request signature: its INNGEST_SIGNING_KEY does not "
+            "match this environment's signing key.",
         }
     outcome.retry_after = _retry_after(headers.get("retry-after"))
     return outcome

@@ -23,7 +23,9 @@ def fire_cron(*, function: str, cron: str, at: datetime | None = None) -> bool:
     is derived from the function and the minute, and event ids are idempotent."""
     at = at or timezone.now()
     scheduled = at.replace(second=0, microsecond=0)
-    target = Function.objects.select_related("app", "environment").filter(public_id=function).first()
+    target = (
+        Function.objects.select_related("app", "environment").filter(public_id=function).first()
+    )
     if target is None or not target.is_active or target.environment.is_archived:
         return False
     payload = {
@@ -33,7 +35,9 @@ def fire_cron(*, function: str, cron: str, at: datetime | None = None) -> bool:
         "data": {"cron": cron, "scheduledAt": scheduled.isoformat(), "fireAt": at.isoformat()},
     }
     with transaction.atomic():
-        [ingested] = events_ingest(environment=target.environment, payloads=[payload], source=EventSource.INTERNAL)
+        [ingested] = events_ingest(
+            environment=target.environment, payloads=[payload], source=EventSource.INTERNAL
+        )
         if not ingested.created:
             return False
         run_create(function=target, events=[ingested.event])
@@ -44,14 +48,16 @@ def cron_tick(now: datetime | None = None) -> int:
     """Fire every due cron PeriodicTask once (claimed by a conditional update of last_run_at)."""
     now = now or timezone.now()
     fired = 0
-    for task in PeriodicTask.objects.filter(enabled=True, task=FIRE_CRON_TASK, crontab__isnull=False).select_related(
-        "crontab"
-    ):
+    for task in PeriodicTask.objects.filter(
+        enabled=True, task=FIRE_CRON_TASK, crontab__isnull=False
+    ).select_related("crontab"):
         last = task.last_run_at or task.date_changed
         due, _next = task.crontab.schedule.is_due(last)
         if not due:
             continue
-        if not PeriodicTask.objects.filter(pk=task.pk, last_run_at=task.last_run_at).update(last_run_at=now):
+        if not PeriodicTask.objects.filter(pk=task.pk, last_run_at=task.last_run_at).update(
+            last_run_at=now
+        ):
             continue  # another scheduler took it
         kwargs = json.loads(task.kwargs or "{}")
         fired += fire_cron(function=kwargs["function"], cron=kwargs.get("cron", ""), at=now)

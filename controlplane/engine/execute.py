@@ -37,8 +37,10 @@ def _in_run_transaction(job: Job, owner: str, apply) -> None:
     """Lock the run, make sure the job is still ours (a lost lease means another worker has it),
     delete it, apply the change, emit what follows."""
     with transaction.atomic():
-        run = Run.objects.select_for_update().select_related("function__app", "environment", "event").get(
-            pk=job.run_id
+        run = (
+            Run.objects.select_for_update()
+            .select_related("function__app", "environment", "event")
+            .get(pk=job.run_id)
         )
         deleted, _ = Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
         if not deleted:
@@ -53,7 +55,11 @@ def _call(job: Job, owner: str) -> None:
     if run.is_finished:
         Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
         return
-    if (start_by := job.payload.get("start_by")) and run.started_at is None and parse_time(start_by) < timezone.now():
+    if (
+        (start_by := job.payload.get("start_by"))
+        and run.started_at is None
+        and parse_time(start_by) < timezone.now()
+    ):
         _in_run_transaction(job, owner, _start_timeout)
         return
     started = timezone.now()
@@ -116,16 +122,23 @@ def _resume(run: Run, job: Job, fx: Effects) -> None:
     if step is None or step.has_memo:
         return
     if job.payload.get("wait"):
-        closed = Wait.objects.filter(run=run, step_id=step.step_id, resolved_at__isnull=True).update(
-            resolved_at=timezone.now()
-        )
+        closed = Wait.objects.filter(
+            run=run, step_id=step.step_id, resolved_at__isnull=True
+        ).update(resolved_at=timezone.now())
         if not closed:
             return  # an event resolved it first
     kind = {"sleep": HistoryKind.STEP_COMPLETED, "waitForEvent": HistoryKind.WAIT_RESOLVED}.get(
         step.kind, HistoryKind.INVOKE_RESOLVED
     )
     extra = {"timed_out": True} if step.kind != "sleep" else {}
-    step_resolve_pending(run, step, job.payload.get("memo"), history_kind=kind, failed=bool(job.payload.get("failed")), **extra)
+    step_resolve_pending(
+        run,
+        step,
+        job.payload.get("memo"),
+        history_kind=kind,
+        failed=bool(job.payload.get("failed")),
+        **extra,
+    )
 
 
 def _start_timeout(run: Run, job: Job, fx: Effects) -> None:

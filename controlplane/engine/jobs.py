@@ -16,7 +16,13 @@ from controlplane.runs.models import Job, Run
 
 
 def job_schedule(
-    run: Run, kind: str, *, step_id: str = "step", attempt: int = 0, at: datetime | None = None, payload=None
+    run: Run,
+    kind: str,
+    *,
+    step_id: str = "step",
+    attempt: int = 0,
+    at: datetime | None = None,
+    payload=None,
 ) -> Job:
     """Queue a job for the run; the backend hears of it once the transaction commits."""
     job = Job.objects.create(
@@ -59,22 +65,25 @@ def jobs_claim_due(*, owner: str, limit: int) -> list[Job]:
 def job_claim(job_id: int, *, owner: str) -> Job | None:
     """Lease one job by id if it is due and free (a Celery task names the job it is for)."""
     now = timezone.now()
-    claimed = Job.objects.filter(_claimable(now), pk=job_id).update(lease_until=_lease(now), lease_owner=owner)
+    claimed = Job.objects.filter(_claimable(now), pk=job_id).update(
+        lease_until=_lease(now), lease_owner=owner
+    )
     return Job.objects.filter(pk=job_id, lease_owner=owner).first() if claimed else None
 
 
 def leases_extend(job_ids: list[int], *, owner: str) -> None:
     """Keep leases of jobs still in progress (slow SDK calls) from expiring."""
     if job_ids:
-        Job.objects.filter(id__in=job_ids, lease_owner=owner).update(lease_until=_lease(timezone.now()))
+        Job.objects.filter(id__in=job_ids, lease_owner=owner).update(
+            lease_until=_lease(timezone.now())
+        )
 
 
 def next_due_at() -> datetime | None:
     now = timezone.now()
-    return (
-        Job.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .aggregate(at=Min("available_at"))["at"]
-    )
+    return Job.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).aggregate(
+        at=Min("available_at")
+    )["at"]
 
 
 class LeaseKeeper:

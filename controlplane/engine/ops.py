@@ -10,11 +10,19 @@ from controlplane.engine.jobs import job_schedule
 from controlplane.engine.protocol import DISCOVERY, Op, parse_duration, sleep_until
 from controlplane.engine.steps import discovery_schedule, step_memoize, step_pending
 from controlplane.engine.terminate import run_complete, run_fail
-from controlplane.events.services import events_ingest
 from controlplane.events.models import EventSource
+from controlplane.events.services import events_ingest
 from controlplane.runs.history import history_append
-from controlplane.runs.models import HistoryKind, Job, JobKind, Run, StepKind, StepStatus, Wait, WaitKind
-
+from controlplane.runs.models import (
+    HistoryKind,
+    Job,
+    JobKind,
+    Run,
+    StepKind,
+    StepStatus,
+    Wait,
+    WaitKind,
+)
 
 # Both SDKs require a timeout on waitForEvent; a missing one waits a year, not forever.
 DEFAULT_WAIT_TIMEOUT = "365d"
@@ -32,9 +40,13 @@ def apply_outcome(run: Run, job: Job, outcome: CallOutcome, *, fx: Effects) -> N
     else:
         if outcome.kind == "ops":
             outcome = CallOutcome(
-                kind="error", error={"name": "ProtocolError", "message": "The app reported no steps."}, retriable=True
+                kind="error",
+                error={"name": "ProtocolError", "message": "The app reported no steps."},
+                retriable=True,
             )
-        _retry_or_fail(run, job, outcome.error, retriable=outcome.retriable, at=outcome.retry_after, fx=fx)
+        _retry_or_fail(
+            run, job, outcome.error, retriable=outcome.retriable, at=outcome.retry_after, fx=fx
+        )
 
 
 def _retry_or_fail(run: Run, job: Job, error: dict, *, retriable: bool, at, fx: Effects) -> None:
@@ -44,8 +56,13 @@ def _retry_or_fail(run: Run, job: Job, error: dict, *, retriable: bool, at, fx: 
     if retriable and job.attempt + 1 < max_attempts:
         at = at or timezone.now() + retry_delay(job.attempt)
         history_append(
-            run, HistoryKind.RETRY_SCHEDULED, step_id=job.step_id, step_name=step_name, attempt=job.attempt,
-            error=error, at=at.isoformat(),
+            run,
+            HistoryKind.RETRY_SCHEDULED,
+            step_id=job.step_id,
+            step_name=step_name,
+            attempt=job.attempt,
+            error=error,
+            at=at.isoformat(),
         )
         job_schedule(run, JobKind.CALL, step_id=job.step_id, attempt=job.attempt + 1, at=at)
         return
@@ -73,7 +90,9 @@ def _memoize(run: Run, job: Job, op: Op, memo, *, failed: bool = False) -> bool:
         return False
     history_kind = HistoryKind.STEP_FAILED if failed else HistoryKind.STEP_COMPLETED
     data = {"error": memo["error"]} if failed else {"output": memo}
-    history_append(run, history_kind, step_id=op.id, step_name=op.user_name, attempt=job.attempt, **data)
+    history_append(
+        run, history_kind, step_id=op.id, step_name=op.user_name, attempt=job.attempt, **data
+    )
     return run.steps.filter(step_id=op.id, race=True).exists()
 
 
@@ -97,8 +116,13 @@ def _step_error(run, job, op, fx):
     run.steps.filter(step_id=op.id).update(attempts=job.attempt + 1)
     at = timezone.now() + retry_delay(job.attempt)
     history_append(
-        run, HistoryKind.STEP_ERRORED, step_id=op.id, step_name=op.user_name, attempt=job.attempt,
-        error=op.error, retry_at=at.isoformat(),
+        run,
+        HistoryKind.STEP_ERRORED,
+        step_id=op.id,
+        step_name=op.user_name,
+        attempt=job.attempt,
+        error=op.error,
+        retry_at=at.isoformat(),
     )
     # "The same call again": a discovery that ran the step immediately is retried as discovery.
     job_schedule(run, JobKind.CALL, step_id=job.step_id, attempt=job.attempt + 1, at=at)
@@ -108,7 +132,9 @@ def _step_error(run, job, op, fx):
 def _step_planned(run, job, op, fx):
     if run.steps.filter(step_id=op.id).exists():
         return False  # already planned or done: a discovery re-reports unfinished steps
-    step_pending(run, op.id, status=StepStatus.PLANNED, kind=StepKind.RUN, name=op.user_name, race=op.is_race)
+    step_pending(
+        run, op.id, status=StepStatus.PLANNED, kind=StepKind.RUN, name=op.user_name, race=op.is_race
+    )
     history_append(run, HistoryKind.STEP_STARTED, step_id=op.id, step_name=op.user_name)
     job_schedule(run, JobKind.CALL, step_id=op.id)
     return False
@@ -117,10 +143,18 @@ def _step_planned(run, job, op, fx):
 def _sleep(run, job, op, fx):
     now = timezone.now()
     wake = sleep_until(op, now)
-    if not step_pending(run, op.id, status=StepStatus.SLEEPING, kind=StepKind.SLEEP, name=op.user_name,
-                        until=wake.isoformat()):
+    if not step_pending(
+        run,
+        op.id,
+        status=StepStatus.SLEEPING,
+        kind=StepKind.SLEEP,
+        name=op.user_name,
+        until=wake.isoformat(),
+    ):
         return False  # Python recomputes the wake time on every replay: the first one holds
-    history_append(run, HistoryKind.SLEEPING, step_id=op.id, step_name=op.user_name, until=wake.isoformat())
+    history_append(
+        run, HistoryKind.SLEEPING, step_id=op.id, step_name=op.user_name, until=wake.isoformat()
+    )
     job_schedule(run, JobKind.RESUME, step_id=op.id, at=wake, payload={"memo": None})
     return False
 
@@ -130,14 +164,38 @@ def _wait_for_event(run, job, op, fx):
     expression = op.opts.get("if") or ""
     timeout = parse_duration(op.opts.get("timeout") or DEFAULT_WAIT_TIMEOUT)
     expires = timezone.now() + timeout
-    if not step_pending(run, op.id, status=StepStatus.WAITING, kind=StepKind.WAIT, name=op.user_name,
-                        event=event_name, expression=expression, until=expires.isoformat()):
+    if not step_pending(
+        run,
+        op.id,
+        status=StepStatus.WAITING,
+        kind=StepKind.WAIT,
+        name=op.user_name,
+        event=event_name,
+        expression=expression,
+        until=expires.isoformat(),
+    ):
         return False
-    Wait.objects.create(run=run, environment_id=run.environment_id, kind=WaitKind.STEP, step_id=op.id,
-                        event_name=event_name, expression=expression, expires_at=expires)
-    history_append(run, HistoryKind.WAITING, step_id=op.id, step_name=op.user_name, event=event_name,
-                   expression=expression, until=expires.isoformat())
-    job_schedule(run, JobKind.RESUME, step_id=op.id, at=expires, payload={"memo": None, "wait": True})
+    Wait.objects.create(
+        run=run,
+        environment_id=run.environment_id,
+        kind=WaitKind.STEP,
+        step_id=op.id,
+        event_name=event_name,
+        expression=expression,
+        expires_at=expires,
+    )
+    history_append(
+        run,
+        HistoryKind.WAITING,
+        step_id=op.id,
+        step_name=op.user_name,
+        event=event_name,
+        expression=expression,
+        until=expires.isoformat(),
+    )
+    job_schedule(
+        run, JobKind.RESUME, step_id=op.id, at=expires, payload={"memo": None, "wait": True}
+    )
     return False
 
 
@@ -145,10 +203,19 @@ def _invoke(run, job, op, fx):
     target_slug = op.opts.get("function_id") or ""
     target = run.environment.functions.filter(slug=target_slug, removed_at__isnull=True).first()
     if target is None:
-        error = {"name": "Error", "message": f"Function {target_slug!r} is not registered in this environment."}
+        error = {
+            "name": "Error",
+            "message": f"Function {target_slug!r} is not registered in this environment.",
+        }
         return _memoize(run, job, op, {"error": error}, failed=True)
-    if not step_pending(run, op.id, status=StepStatus.INVOKING, kind=StepKind.INVOKE, name=op.user_name,
-                        function=target_slug):
+    if not step_pending(
+        run,
+        op.id,
+        status=StepStatus.INVOKING,
+        kind=StepKind.INVOKE,
+        name=op.user_name,
+        function=target_slug,
+    ):
         return False
     payload = op.opts.get("payload") or {}
     data = {
@@ -164,15 +231,34 @@ def _invoke(run, job, op, fx):
     event = {"name": "inngest/function.invoked", "data": data}
     if payload.get("v"):
         event["v"] = payload["v"]
-    [ingested] = events_ingest(environment=run.environment, payloads=[event], source=EventSource.INTERNAL)
+    [ingested] = events_ingest(
+        environment=run.environment, payloads=[event], source=EventSource.INTERNAL
+    )
     child = run_create(function=target, events=[ingested.event], parent=run, parent_step_id=op.id)
-    run.steps.filter(step_id=op.id).update(details={"function": target_slug, "child_run": child.public_id})
-    history_append(run, HistoryKind.INVOKED, step_id=op.id, step_name=op.user_name, function=target_slug,
-                   child_run=child.public_id)
+    run.steps.filter(step_id=op.id).update(
+        details={"function": target_slug, "child_run": child.public_id}
+    )
+    history_append(
+        run,
+        HistoryKind.INVOKED,
+        step_id=op.id,
+        step_name=op.user_name,
+        function=target_slug,
+        child_run=child.public_id,
+    )
     if timeout := op.opts.get("timeout"):
-        error = {"name": "InngestInvokeTimeoutError", "message": f"Timed out waiting for {target_slug}."}
+        error = {
+            "name": "InngestInvokeTimeoutError",
+            "message": f"Timed out waiting for {target_slug}.",
+        }
         at = timezone.now() + parse_duration(timeout)
-        job_schedule(run, JobKind.RESUME, step_id=op.id, at=at, payload={"memo": {"error": error}, "failed": True})
+        job_schedule(
+            run,
+            JobKind.RESUME,
+            step_id=op.id,
+            at=at,
+            payload={"memo": {"error": error}, "failed": True},
+        )
     return False
 
 
@@ -186,4 +272,3 @@ _HANDLERS = {
     "WaitForEvent": _wait_for_event,
     "InvokeFunction": _invoke,
 }
-

@@ -66,7 +66,9 @@ def _resolve_waits(events: list[Event], *, fx: Effects) -> None:
     now = timezone.now()
     for event in events:
         waits = (
-            Wait.objects.filter(environment_id=event.environment_id, event_name=event.name, resolved_at__isnull=True)
+            Wait.objects.filter(
+                environment_id=event.environment_id, event_name=event.name, resolved_at__isnull=True
+            )
             .select_related("run__event")
             .order_by("id")
         )
@@ -86,7 +88,11 @@ def _resolve_waits(events: list[Event], *, fx: Effects) -> None:
 
 
 def _on_wait_resolved(wait: Wait, event: Event, incoming: dict, *, fx: Effects) -> None:
-    run = Run.objects.select_for_update().select_related("function", "environment", "event").get(pk=wait.run_id)
+    run = (
+        Run.objects.select_for_update()
+        .select_related("function", "environment", "event")
+        .get(pk=wait.run_id)
+    )
     if run.is_finished:
         return
     if wait.kind == WaitKind.CANCEL:
@@ -95,4 +101,6 @@ def _on_wait_resolved(wait: Wait, event: Event, incoming: dict, *, fx: Effects) 
     step = Step.objects.filter(run=run, step_id=wait.step_id, status=StepStatus.WAITING).first()
     if step is not None:
         # The SDK gets the matching event itself, not wrapped (PROTOCOL.md 4.4).
-        step_resolve_pending(run, step, incoming, history_kind=HistoryKind.WAIT_RESOLVED, event=event.public_id)
+        step_resolve_pending(
+            run, step, incoming, history_kind=HistoryKind.WAIT_RESOLVED, event=event.public_id
+        )

@@ -18,7 +18,9 @@ def settle(fx: Effects) -> None:
         for environment, payload in queued:
             by_env[environment].append(payload)
         for environment, payloads in by_env.items():
-            ingested = events_ingest(environment=environment, payloads=payloads, source=EventSource.INTERNAL)
+            ingested = events_ingest(
+                environment=environment, payloads=payloads, source=EventSource.INTERNAL
+            )
             react([i.event for i in ingested if i.created], fx=fx)
 
 
@@ -29,7 +31,11 @@ def events_accept(*, environment, payloads: list[dict], source: str, event_key=N
     """
     with transaction.atomic():
         ingested = events_ingest(
-            environment=environment, payloads=payloads, source=source, event_key=event_key, id_seed=id_seed
+            environment=environment,
+            payloads=payloads,
+            source=source,
+            event_key=event_key,
+            id_seed=id_seed,
         )
         fx = Effects()
         react([i.event for i in ingested if i.created], fx=fx)

@@ -17,7 +17,9 @@ from controlplane.runs.models import (
 )
 
 
-def step_pending(run: Run, step_id: str, *, status: str, kind: str, name: str, race: bool = False, **details):
+def step_pending(
+    run: Run, step_id: str, *, status: str, kind: str, name: str, race: bool = False, **details
+):
     """Record a step that has started but has no result yet; False if the step already exists."""
     _step, created = Step.objects.get_or_create(
         run=run,
@@ -28,7 +30,14 @@ def step_pending(run: Run, step_id: str, *, status: str, kind: str, name: str, r
 
 
 def step_memoize(
-    run: Run, step_id: str, memo, *, failed: bool = False, name: str = "", kind: str | None = None, **details
+    run: Run,
+    step_id: str,
+    memo,
+    *,
+    failed: bool = False,
+    name: str = "",
+    kind: str | None = None,
+    **details,
 ) -> bool:
     """Store the value the SDK will replay for this step, exactly once.
 
@@ -47,7 +56,9 @@ def step_memoize(
         "ended_at": timezone.now(),
     }
     if step is None:
-        Step.objects.create(run=run, step_id=step_id, name=name, kind=kind or "run", details=details, **fields)
+        Step.objects.create(
+            run=run, step_id=step_id, name=name, kind=kind or "run", details=details, **fields
+        )
     else:
         for key, value in fields.items():
             setattr(step, key, value)
@@ -69,7 +80,12 @@ def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
     finished (`after_race`). Execution version 2 lets the SDK run steps immediately again once
     a group has finished (PROTOCOL.md 4.5).
     """
-    if run.status not in (RunStatus.RUNNING, RunStatus.SLEEPING, RunStatus.WAITING, RunStatus.QUEUED):
+    if run.status not in (
+        RunStatus.RUNNING,
+        RunStatus.SLEEPING,
+        RunStatus.WAITING,
+        RunStatus.QUEUED,
+    ):
         return
     pending = Step.objects.filter(run=run, status__in=PENDING_STEP_STATUSES).exists()
     if pending and not after_race:
@@ -86,7 +102,11 @@ def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
 
 def run_status_for_pending(run: Run) -> None:
     """Running while any step is planned; else sleeping or waiting by what it waits on."""
-    statuses = set(Step.objects.filter(run=run, status__in=PENDING_STEP_STATUSES).values_list("status", flat=True))
+    statuses = set(
+        Step.objects.filter(run=run, status__in=PENDING_STEP_STATUSES).values_list(
+            "status", flat=True
+        )
+    )
     if StepStatus.PLANNED in statuses or not statuses:
         status = RunStatus.RUNNING
     elif statuses == {StepStatus.SLEEPING}:
@@ -98,11 +118,12 @@ def run_status_for_pending(run: Run) -> None:
         run.save(update_fields=["status"])
 
 
-def step_resolve_pending(run: Run, step: Step, memo, *, history_kind: str, failed: bool = False, **data) -> None:
+def step_resolve_pending(
+    run: Run, step: Step, memo, *, history_kind: str, failed: bool = False, **data
+) -> None:
     """A sleep, wait or invoke got its result: memoize it and move the run on."""
     if not step_memoize(run, step.step_id, memo, failed=failed):
         return
     history_append(run, history_kind, step_id=step.step_id, step_name=step.name, **data)
     Job.objects.filter(run=run, kind=JobKind.RESUME, step_id=step.step_id).delete()
     discovery_schedule(run, after_race=step.race)
-

@@ -1,9 +1,8 @@
 """Celery tasks. They take ids and call one function each."""
 
-from datetime import datetime, timedelta
-
 import logging
 import threading
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
@@ -12,7 +11,8 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
-from controlplane.engine.cron import FIRE_CRON_TASK, fire_cron as fire_cron_service
+from controlplane.engine.cron import FIRE_CRON_TASK
+from controlplane.engine.cron import fire_cron as fire_cron_service
 from controlplane.engine.jobs import job_claim
 from controlplane.engine.worker import run_claimed, worker_name
 from controlplane.runs.models import Job
@@ -33,7 +33,9 @@ def publish(jobs: list[tuple[int, datetime]]) -> None:
     sweeper does not send the same job again every second."""
     if not jobs:
         return
-    Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(published_at=timezone.now(), lease_until=None)
+    Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(
+        published_at=timezone.now(), lease_until=None
+    )
     now = timezone.now()
     for job_id, available_at in jobs:
         execute.apply_async(args=[job_id], eta=available_at if available_at > now else None)
@@ -52,7 +54,9 @@ def sweep() -> int:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_REPUBLISH_SECONDS)
     lost_worker = Q(lease_until__lt=now)
-    lost_message = Q(lease_until__isnull=True) & (Q(published_at__isnull=True) | Q(published_at__lt=stale))
+    lost_message = Q(lease_until__isnull=True) & (
+        Q(published_at__isnull=True) | Q(published_at__lt=stale)
+    )
     due = Job.objects.filter(lost_worker | lost_message, available_at__lte=now)
     jobs = list(due.values_list("id", "available_at")[:5000])
     publish(jobs)

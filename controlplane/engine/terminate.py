@@ -26,7 +26,9 @@ def run_cancel(run: Run, *, fx: Effects, actor=None, reason: str) -> bool:
         return False
     error = {"name": "Cancelled", "message": reason}
     run.cancelled_by = actor
-    _finish(run, RunStatus.CANCELLED, fx=fx, error=error, by=actor.email if actor else "", reason=reason)
+    _finish(
+        run, RunStatus.CANCELLED, fx=fx, error=error, by=actor.email if actor else "", reason=reason
+    )
     return True
 
 
@@ -39,7 +41,12 @@ def _finish(run: Run, status: str, *, fx: Effects, output=None, error=None, **hi
     kind = {RunStatus.COMPLETED: HistoryKind.COMPLETED, RunStatus.FAILED: HistoryKind.FAILED}.get(
         status, HistoryKind.CANCELLED
     )
-    history_append(run, kind, **({"output": output} if status == RunStatus.COMPLETED else {"error": error}), **history)
+    history_append(
+        run,
+        kind,
+        **({"output": output} if status == RunStatus.COMPLETED else {"error": error}),
+        **history,
+    )
     _emit_finished(run, status, output, error, fx)
     if run.parent_id:
         _resolve_parent(run, status, output, error)
@@ -62,19 +69,31 @@ def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
         data["error"] = error
     fx.emit(run.environment, {"name": "inngest/function.finished", "data": data})
     if status == RunStatus.FAILED:
-        fx.emit(run.environment, {"name": "inngest/function.failed", "data": data, "id": run.public_id})
+        fx.emit(
+            run.environment, {"name": "inngest/function.failed", "data": data, "id": run.public_id}
+        )
     if status == RunStatus.CANCELLED:
-        fx.emit(run.environment, {"name": "inngest/function.cancelled", "data": data, "id": run.public_id})
+        fx.emit(
+            run.environment,
+            {"name": "inngest/function.cancelled", "data": data, "id": run.public_id},
+        )
 
 
 def _resolve_parent(run: Run, status: str, output, error) -> None:
     """Hand an invoked run's result (or error) back to the step that invoked it."""
     parent = Run.objects.select_for_update().get(pk=run.parent_id)
-    step = Step.objects.filter(run=parent, step_id=run.parent_step_id, status=StepStatus.INVOKING).first()
+    step = Step.objects.filter(
+        run=parent, step_id=run.parent_step_id, status=StepStatus.INVOKING
+    ).first()
     if parent.is_finished or step is None:
         return
     failed = status != RunStatus.COMPLETED
     memo = {"error": error} if failed else {"data": output}
     step_resolve_pending(
-        parent, step, memo, history_kind=HistoryKind.INVOKE_RESOLVED, failed=failed, child_run=run.public_id
+        parent,
+        step,
+        memo,
+        history_kind=HistoryKind.INVOKE_RESOLVED,
+        failed=failed,
+        child_run=run.public_id,
     )

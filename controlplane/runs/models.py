@@ -42,10 +42,16 @@ class Run(models.Model):
     sdk_version = models.SmallIntegerField(default=-1)
     # After a response with several ops, later calls ask the SDK to plan, not run (4.5).
     disable_immediate_execution = models.BooleanField(default=False)
-    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
     parent_step_id = models.CharField(max_length=64, blank=True)
-    replay_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays")
-    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    replay_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays"
+    )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -55,7 +61,9 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["environment", "-queued_at", "-id"], name="run_env_recent"),
             models.Index(fields=["function", "-queued_at", "-id"], name="run_function_recent"),
-            models.Index(fields=["environment", "status", "-queued_at"], name="run_env_status_recent"),
+            models.Index(
+                fields=["environment", "status", "-queued_at"], name="run_env_status_recent"
+            ),
         ]
 
     def __str__(self):
@@ -75,7 +83,12 @@ class StepStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-PENDING_STEP_STATUSES = (StepStatus.PLANNED, StepStatus.SLEEPING, StepStatus.WAITING, StepStatus.INVOKING)
+PENDING_STEP_STATUSES = (
+    StepStatus.PLANNED,
+    StepStatus.SLEEPING,
+    StepStatus.WAITING,
+    StepStatus.INVOKING,
+)
 
 
 class StepKind(models.TextChoices):
@@ -107,7 +120,9 @@ class Step(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="step_unique_per_run")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_id"], name="step_unique_per_run")
+        ]
 
     def __str__(self):
         return f"{self.name or self.step_id} ({self.status})"
@@ -173,13 +188,19 @@ class Job(models.Model):
     available_at = models.DateTimeField()
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True)
-    published_at = models.DateTimeField(null=True, blank=True)  # Celery backend: last sent to the broker
+    published_at = models.DateTimeField(
+        null=True, blank=True
+    )  # Celery backend: last sent to the broker
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["available_at"], name="job_due", condition=Q(lease_until__isnull=True)),
-            models.Index(fields=["lease_until"], name="job_leased", condition=Q(lease_until__isnull=False)),
+            models.Index(
+                fields=["available_at"], name="job_due", condition=Q(lease_until__isnull=True)
+            ),
+            models.Index(
+                fields=["lease_until"], name="job_leased", condition=Q(lease_until__isnull=False)
+            ),
             models.Index(fields=["run", "kind", "step_id"], name="job_run_step"),
         ]
 
@@ -207,13 +228,17 @@ class Wait(models.Model):
     expression = models.TextField(blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_event = models.ForeignKey(Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    resolved_event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [
             models.Index(
-                fields=["environment", "event_name", "id"], name="wait_open", condition=Q(resolved_at__isnull=True)
+                fields=["environment", "event_name", "id"],
+                name="wait_open",
+                condition=Q(resolved_at__isnull=True),
             )
         ]
 

@@ -14,7 +14,9 @@ def runs_of_event(*, environment, event) -> list[Run]:
 def memoized_steps(run: Run) -> tuple[dict, list[str]]:
     """The `steps` map and `ctx.stack` of the next call: every memo, in completion order."""
     rows = (
-        Step.objects.filter(run=run, has_memo=True).order_by("memo_seq").values_list("step_id", "memo")
+        Step.objects.filter(run=run, has_memo=True)
+        .order_by("memo_seq")
+        .values_list("step_id", "memo")
     )
     steps, stack = {}, []
     for step_id, memo in rows:

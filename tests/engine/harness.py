@@ -1,8 +1,10 @@
 """Test set-up for the engine: fixed keys (so SDK app processes outlive one test's database),
 backends, and waiting for runs to reach a state."""
 
+import contextlib
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,11 +46,15 @@ def wait_for_run(run_or_filter, *, status=None, timeout: float = 30) -> Run:
     run = None
     while time.monotonic() < deadline:
         run = run_or_filter() if callable(run_or_filter) else Run.objects.get(pk=run_or_filter.pk)
-        if run is not None and ((status and run.status == status) or (not status and run.is_finished)):
+        if run is not None and (
+            (status and run.status == status) or (not status and run.is_finished)
+        ):
             return run
         time.sleep(0.05)
     history = list(run.history.values_list("kind", "step_name", "data")) if run else []
-    raise AssertionError(f"run did not reach {status or 'a final state'}: {run and run.status} {history}")
+    raise AssertionError(
+        f"run did not reach {status or 'a final state'}: {run and run.status} {history}"
+    )
 
 
 def celery_broker_url() -> str | None:
@@ -70,7 +76,8 @@ def database_url() -> str:
         return f"sqlite:///{settings['NAME']}"
     user = settings["USER"] or "postgres"
     password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
 
 
 class CeleryWorker:
@@ -78,32 +85,102 @@ class CeleryWorker:
 
     def __init__(self, broker: str, env: dict[str, str]):
         self.broker = broker
-        self._env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "tests.settings", "CELERY_BROKER_URL": broker,
-                     "EXECUTOR_BACKEND": "celery", "DATABASE_URL": database_url()}
+        self._env = {
+            **os.environ,
+            **env,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "CELERY_BROKER_URL": broker,
+            "EXECUTOR_BACKEND": "celery",
+            "DATABASE_URL": database_url(),
+        }
         self._process: subprocess.Popen | None = None
 
     def start(self) -> "CeleryWorker":
         command = [
-            sys.executable, "-m", "celery", "-A", "controlplane", "worker", "-B",
-            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-            "--pool", "threads", "--concurrency", "8", "--loglevel", "WARNING",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "controlplane",
+            "worker",
+            "-B",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "8",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
         ]
-        self._process = subprocess.Popen(command, env=self._env, cwd=ROOT)
+        # A session of its own: `-B` runs beat in a child process, which must die with it.
+        self._process = subprocess.Popen(command, env=self._env, cwd=ROOT, start_new_session=True)
         time.sleep(0.5)
         if self._process.poll() is not None:
             raise RuntimeError("the celery worker exited at start")
         return self
 
     def kill(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        _kill_group(self._process, signal.SIGKILL)
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
+        _kill_group(self._process, signal.SIGTERM)
+
+
+class ServerProcess:
+    """`manage.py serve` (HTTP + the local executor) as its own process on the test database,
+    so a test can kill -9 it mid-step and start it again."""
+
+    def __init__(self, env: dict[str, str]):
+        from tests.live import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = {
+            **os.environ,
+            **env,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "EXECUTOR_BACKEND": "local",
+            "DATABASE_URL": database_url(),
+        }
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> "ServerProcess":
+        import httpx
+
+        command = [sys.executable, "manage.py", "serve", "--port", str(self.port)]
+        self._process = subprocess.Popen(
+            command, env=self._env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+                httpx.get(f"{self.url}/static/css/app.css", timeout=0.5)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the server process did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no lease released, nothing flushed."""
+        _kill_group(self._process, signal.SIGKILL)
+
+    def stop(self) -> None:
+        _kill_group(self._process, signal.SIGTERM)
+
+
+def _kill_group(process: subprocess.Popen | None, sig: int) -> None:
+    """Signal the process and everything it started, then reap it."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

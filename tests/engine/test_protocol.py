@@ -24,7 +24,14 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     "text,seconds",
-    [("90s", 90), ("1h30m", 5400), ("1w2d", 8 * 86400 + 86400), ("500ms", 0.5), ("2m", 120), ("1.5h", 5400)],
+    [
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("1w2d", 8 * 86400 + 86400),
+        ("500ms", 0.5),
+        ("2m", 120),
+        ("1.5h", 5400),
+    ],
 )
 def test_it_parses_go_style_durations(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
@@ -47,8 +54,19 @@ def test_sleeps_wake_at_a_duration_or_an_absolute_time():
 def test_it_reads_ops_and_ignores_unknown_fields():
     ops = parse_ops(
         [
-            {"op": "StepRun", "id": "a1", "displayName": "fetch", "data": {"x": 1}, "timing": {"a": 1}},
-            {"op": "StepPlanned", "id": "b2", "opts": {"parallelMode": "race"}, "userland": {"id": "b"}},
+            {
+                "op": "StepRun",
+                "id": "a1",
+                "displayName": "fetch",
+                "data": {"x": 1},
+                "timing": {"a": 1},
+            },
+            {
+                "op": "StepPlanned",
+                "id": "b2",
+                "opts": {"parallelMode": "race"},
+                "userland": {"id": "b"},
+            },
         ]
     )
     assert ops[0] == Op(op="StepRun", id="a1", display_name="fetch", data={"x": 1})
@@ -61,16 +79,31 @@ def test_it_reads_ops_and_ignores_unknown_fields():
 def test_the_request_body_has_what_the_strict_python_sdk_requires():
     event = {"name": "a", "data": {}, "id": "01J", "ts": 1, "user": {}}
     body = request_body(
-        run_id="01RUN", events=[event], steps={"h": {"data": 1}}, stack=["h"], attempt=0, max_attempts=5,
-        disable_immediate_execution=False, version=-1, step_id="step",
+        run_id="01RUN",
+        events=[event],
+        steps={"h": {"data": 1}},
+        stack=["h"],
+        attempt=0,
+        max_attempts=5,
+        disable_immediate_execution=False,
+        version=-1,
+        step_id="step",
     )
     assert body["event"] == event and body["events"] == [event] and body["use_api"] is False
     ctx = body["ctx"]
     assert ctx["stack"] == {"stack": ["h"], "current": 1}
     assert ctx["attempt"] == 0 and ctx["max_attempts"] == 5 and "fn_id" not in ctx
     large = request_body(
-        run_id="01RUN", events=[event], steps={"h": 1}, stack=["h"], attempt=0, max_attempts=5,
-        disable_immediate_execution=False, version=2, step_id="step", use_api=True,
+        run_id="01RUN",
+        events=[event],
+        steps={"h": 1},
+        stack=["h"],
+        attempt=0,
+        max_attempts=5,
+        disable_immediate_execution=False,
+        version=2,
+        step_id="step",
+        use_api=True,
     )
     assert large["events"] == [] and large["steps"] == {} and large["event"] == event
     assert large["use_api"] is True and large["ctx"]["use_api"] is True
@@ -100,13 +133,17 @@ def test_it_classifies_answers():
     ],
 )
 def test_it_decides_what_to_retry_like_the_go_server(status, headers, retriable):
-    outcome = classify(status, {**SDK, **headers}, b'{"name": "Error", "message": "boom"}', verification_keys=None)
+    outcome = classify(
+        status, {**SDK, **headers}, b'{"name": "Error", "message": "boom"}', verification_keys=None
+    )
     assert outcome.kind == "error" and outcome.retriable is retriable
     assert outcome.error == {"name": "Error", "message": "boom"}
 
 
 def test_answers_not_from_an_sdk_are_retried():
-    outcome = classify(502, {"content-type": "text/html"}, b"<html>Bad gateway</html>", verification_keys=None)
+    outcome = classify(
+        502, {"content-type": "text/html"}, b"<html>Bad gateway</html>", verification_keys=None
+    )
     assert outcome.retriable and "without an Inngest SDK" in outcome.error["message"]
     assert classify(404, {}, b"not found", verification_keys=None).retriable
 
@@ -117,7 +154,9 @@ def test_retry_after_is_read_in_both_sdk_forms_and_clamped():
     later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     py = classify(500, {**SDK, "retry-after": later}, b"{}", verification_keys=None).retry_after
     assert timedelta(minutes=4) < py - datetime.now(UTC) <= timedelta(minutes=5)
-    huge = classify(500, {**SDK, "retry-after": "999999"}, b"{}", verification_keys=None).retry_after
+    huge = classify(
+        500, {**SDK, "retry-after": "999999"}, b"{}", verification_keys=None
+    ).retry_after
     assert huge - datetime.now(UTC) <= timedelta(hours=24)
 
 

@@ -3,6 +3,7 @@ on both executor backends."""
 
 import hashlib
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -35,7 +36,9 @@ def env(world, py_app, engine):
 
 
 def send(environment, name, data=None) -> Event:
-    [ingested] = events_accept(environment=environment, payloads=[{"name": name, "data": data or {}}], source="api")
+    [ingested] = events_accept(
+        environment=environment, payloads=[{"name": name, "data": data or {}}], source="api"
+    )
     return ingested.event
 
 
@@ -51,6 +54,14 @@ def history(run: Run) -> list[str]:
     return list(run.history.values_list("kind", flat=True))
 
 
+def calls_logged(app_env, name: str) -> list[float]:
+    """When the app recorded running a step (it appends a timestamp per execution)."""
+    return [
+        float(line)
+        for line in Path(app_env["APP_STATE_DIR"], f"{name}.log").read_text().splitlines()
+    ]
+
+
 def sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -60,10 +71,21 @@ def test_a_chain_of_steps_runs_to_completion(env):
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.output == {"sum": 2 + 4, "run_id": run.public_id}
     steps = {s.name: s for s in Step.objects.filter(run=run)}
-    assert {name: s.memo for name, s in steps.items()} == {"a": {"data": 2}, "b": {"data": 4}, "c": {"data": {"a": 2, "b": 4}}}
-    assert [s.step_id for s in sorted(steps.values(), key=lambda s: s.memo_seq)] == [sha1("a"), sha1("b"), sha1("c")]
+    assert {name: s.memo for name, s in steps.items()} == {
+        "a": {"data": 2},
+        "b": {"data": 4},
+        "c": {"data": {"a": 2, "b": 4}},
+    }
+    assert [s.step_id for s in sorted(steps.values(), key=lambda s: s.memo_seq)] == [
+        sha1("a"),
+        sha1("b"),
+        sha1("c"),
+    ]
     kinds = history(run)
-    assert kinds[:2] == [HistoryKind.SCHEDULED, HistoryKind.STARTED] and kinds[-1] == HistoryKind.COMPLETED
+    assert (
+        kinds[:2] == [HistoryKind.SCHEDULED, HistoryKind.STARTED]
+        and kinds[-1] == HistoryKind.COMPLETED
+    )
     assert kinds.count(HistoryKind.STEP_COMPLETED) == 3
     assert run.sdk_version == 2 and run.function_version == run.function.version
 
@@ -72,7 +94,9 @@ def test_repeated_step_ids_get_the_sdks_indexed_hashes(env):
     run = run_of(send(env, "engine/dupes"))
     assert run.output == [1, 2, 3]
     assert set(Step.objects.filter(run=run).values_list("step_id", flat=True)) == {
-        sha1("dup"), sha1("dup:1"), sha1("dup:2")
+        sha1("dup"),
+        sha1("dup:1"),
+        sha1("dup:2"),
     }
 
 
@@ -96,7 +120,9 @@ def test_sleep_until_an_absolute_time(env):
 
 def test_wait_for_event_resumes_on_the_matching_event_only(env):
     event = send(env, "engine/approval", {"order": 1})
-    waiting = wait_for_run(lambda: Run.objects.filter(events=event).first(), status=RunStatus.WAITING)
+    waiting = wait_for_run(
+        lambda: Run.objects.filter(events=event).first(), status=RunStatus.WAITING
+    )
     send(env, "engine/approved", {"order": 2, "by": "mallory"})
     send(env, "engine/approved", {"order": 1, "by": "ada"})
     run = wait_for_run(waiting)
@@ -143,9 +169,10 @@ def test_a_failing_step_is_retried_then_succeeds(env, py_app, app_env):
     run = run_of(send(env, "engine/flaky"))
     assert run.output == {"succeeded_on": 2}
     kinds = history(run)
-    assert kinds.count(HistoryKind.STEP_ERRORED) == 2 and kinds.count(HistoryKind.STEP_COMPLETED) == 1
-    log = f"{app_env['APP_STATE_DIR']}/flaky-{run.public_id}.log"
-    assert len(open(log).readlines()) == 3
+    assert (
+        kinds.count(HistoryKind.STEP_ERRORED) == 2 and kinds.count(HistoryKind.STEP_COMPLETED) == 1
+    )
+    assert len(calls_logged(app_env, f"flaky-{run.public_id}")) == 3
 
 
 def test_exhausted_retries_fail_the_run_and_trigger_on_failure(env, app_env):
@@ -157,25 +184,29 @@ def test_exhausted_retries_fail_the_run_and_trigger_on_failure(env, app_env):
     assert failed.data["run_id"] == run.public_id and failed.data["function_id"] == f"{APP}-doomed"
     handler = run_of(failed, slug=f"{APP}-doomed-failure")
     assert handler.status == RunStatus.COMPLETED, handler.error
-    assert Event.objects.filter(environment=env, name="inngest/function.finished", data__run_id=run.public_id).exists()
+    assert Event.objects.filter(
+        environment=env, name="inngest/function.finished", data__run_id=run.public_id
+    ).exists()
 
 
 def test_a_non_retriable_error_fails_at_once(env, app_env):
     run = run_of(send(env, "engine/hopeless"))
     assert run.status == RunStatus.FAILED and "not worth retrying" in run.error["message"]
-    assert len(open(f"{app_env['APP_STATE_DIR']}/hopeless-{run.public_id}.log").readlines()) == 1
+    assert len(calls_logged(app_env, f"hopeless-{run.public_id}")) == 1
 
 
 def test_retry_after_is_honoured(env, app_env):
     run = run_of(send(env, "engine/later"))
     assert run.output == 1
-    calls = [float(t) for t in open(f"{app_env['APP_STATE_DIR']}/later-{run.public_id}.log")]
+    calls = calls_logged(app_env, f"later-{run.public_id}")
     assert calls[1] - calls[0] >= 1.8
 
 
 def test_cancel_on_a_matching_event(env):
     event = send(env, "engine/cancellable", {"id": "A"})
-    sleeping = wait_for_run(lambda: Run.objects.filter(events=event).first(), status=RunStatus.SLEEPING)
+    sleeping = wait_for_run(
+        lambda: Run.objects.filter(events=event).first(), status=RunStatus.SLEEPING
+    )
     send(env, "engine/stop", {"id": "B"})
     assert Run.objects.get(pk=sleeping.pk).status == RunStatus.SLEEPING
     send(env, "engine/stop", {"id": "A"})
@@ -203,8 +234,75 @@ def test_rest_api_reads_and_cancels_runs_with_the_signing_key(env, live_server_u
     listed = httpx.get(f"{live_server_url}/v1/events/{event.public_id}/runs", headers=auth).json()
     assert [r["run_id"] for r in listed["data"]] == [run.public_id]
     assert listed["data"][0]["status"] == "Running"
-    other = httpx.get(f"{live_server_url}/v1/runs/{run.public_id}", headers={"Authorization": "Bearer nope"})
+    other = httpx.get(
+        f"{live_server_url}/v1/runs/{run.public_id}", headers={"Authorization": "Bearer nope"}
+    )
     assert other.status_code == 401
-    cancelled = httpx.delete(f"{live_server_url}/v1/runs/{run.public_id}", headers=auth).json()["data"]
+    cancelled = httpx.delete(f"{live_server_url}/v1/runs/{run.public_id}", headers=auth).json()[
+        "data"
+    ]
     assert cancelled["status"] == "Cancelled" and cancelled["function_id"] == f"{APP}-cancellable"
     assert wait_for_run(run).status == RunStatus.CANCELLED
+
+
+def test_cron_triggers_fire_through_the_beat_schedule(env):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name__contains=f"{APP}-minutely")
+    task.last_run_at = timezone.now() - timedelta(minutes=2)
+    task.save()  # as if the last fire was two minutes ago: one is due now
+    run = wait_for_run(
+        lambda: Run.objects.filter(function__slug=f"{APP}-minutely").first(), timeout=30
+    )
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.event.name == "inngest/scheduled.timer" and run.output == {"cron": "* * * * *"}
+    time.sleep(1.5)  # another tick of the same minute fires nothing
+    assert Run.objects.filter(function__slug=f"{APP}-minutely").count() == 1
+
+
+def test_an_app_that_is_down_is_retried_until_it_is_back(world, app_env, engine, settings):
+    settings.RETRY_BACKOFF_SCALE = 0.05  # about 0.75 s, 1.5 s, 3 s, 6 s between attempts
+    app = python_app({**app_env, "APP_ID": "py-flaky-host"}, script="engine_app.py").start()
+    use_signing_key(world.prod_a)
+    try:
+        assert (
+            app_sync_from_url(environment=world.prod_a, url=app.url, actor=world.owner).status
+            == "success"
+        )
+    finally:
+        app.stop()
+    event = send(world.prod_a, "engine/chain", {"n": 5})
+    wait_for_run(
+        lambda: Run.objects.filter(events=event, history__kind=HistoryKind.RETRY_SCHEDULED).first(),
+        status=RunStatus.QUEUED,
+        timeout=10,
+    )
+    app.start()
+    try:
+        run = wait_for_run(lambda: Run.objects.filter(events=event).first(), timeout=30)
+    finally:
+        app.stop()
+    assert run.status == RunStatus.COMPLETED, run.error
+    retry = run.history.filter(kind=HistoryKind.RETRY_SCHEDULED).first()
+    assert "could not be reached" in retry.data["error"]["message"]
+
+
+def test_dev_mode_runs_unsigned(world, live_server_url, engine, tmp_path):
+    from controlplane.tenancy.services import environment_set_dev_mode
+
+    environment_set_dev_mode(environment=world.dev_a, actor=world.owner)
+    app = python_app(
+        {"INNGEST_DEV": live_server_url, "APP_ID": "py-dev", "APP_STATE_DIR": str(tmp_path)},
+        script="engine_app.py",
+    ).start()
+    try:
+        sync = app_sync_from_url(environment=world.dev_a, url=app.url, actor=world.owner)
+        assert sync.status == "success", sync.error
+        run = run_of(send(world.dev_a, "engine/chain", {"n": 2}))
+    finally:
+        app.stop()
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output["sum"] == 3 + 6

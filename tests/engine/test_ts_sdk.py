@@ -38,7 +38,9 @@ def test_steps_sleep_and_version_negotiation(env):
 
 def test_wait_for_event_and_invoke(env):
     event = send(env, "ts/approval", {"order": 3})
-    waiting = wait_for_run(lambda: Run.objects.filter(events=event).first(), status=RunStatus.WAITING)
+    waiting = wait_for_run(
+        lambda: Run.objects.filter(events=event).first(), status=RunStatus.WAITING
+    )
     send(env, "ts/approved", {"order": 3, "by": "grace"})
     assert wait_for_run(waiting).output == {"approvedBy": "grace"}
     assert run_of(send(env, "ts/parent", {"x": 4}), slug=f"{APP}-parent").output == {"child": 8}

@@ -27,4 +27,6 @@ class CeleryBackend:
         from controlplane.engine.tasks import publish
 
         horizon = timezone.now() + self.PUBLISH_AHEAD
-        publish([(job_id, available_at) for job_id, available_at in jobs if available_at <= horizon])
+        publish(
+            [(job_id, available_at) for job_id, available_at in jobs if available_at <= horizon]
+        )

@@ -38,7 +38,11 @@ def chain(ctx: inngest.ContextSync) -> dict:
 
 @fn("dupes", "engine/dupes")
 def dupes(ctx: inngest.ContextSync) -> list:
-    return [ctx.step.run("dup", lambda: 1), ctx.step.run("dup", lambda: 2), ctx.step.run("dup", lambda: 3)]
+    return [
+        ctx.step.run("dup", lambda: 1),
+        ctx.step.run("dup", lambda: 2),
+        ctx.step.run("dup", lambda: 3),
+    ]
 
 
 @fn("nap", "engine/nap")
@@ -91,7 +95,8 @@ def sender(ctx: inngest.ContextSync) -> list:
 def fanout(ctx: inngest.ContextSync) -> list:
     mode = inngest.ParallelMode.RACE if ctx.event.data.get("race") else inngest.ParallelMode.WAIT
     results = ctx.group.parallel(
-        tuple((lambda i=i: ctx.step.run(f"part-{i}", lambda: i * i)) for i in range(4)), parallel_mode=mode
+        tuple((lambda i=i: ctx.step.run(f"part-{i}", lambda: i * i)) for i in range(4)),
+        parallel_mode=mode,
     )
     return list(results)
 
@@ -162,12 +167,35 @@ def slow(ctx: inngest.ContextSync) -> str:
     return ctx.step.run("hold", hold)
 
 
+@client.create_function(fn_id="minutely", trigger=inngest.TriggerCron(cron="* * * * *"))
+def minutely(ctx: inngest.ContextSync) -> dict:
+    return {"cron": ctx.event.data["cron"]}
+
+
 app = flask.Flask(__name__)
 inngest.flask.serve(
     app,
     client,
-    [chain, dupes, nap, nap_until, approval, child, parent, sender, fanout, flaky, doomed, hopeless, later,
-     cancellable, deadline, big, slow],
+    [
+        chain,
+        dupes,
+        nap,
+        nap_until,
+        approval,
+        child,
+        parent,
+        sender,
+        fanout,
+        flaky,
+        doomed,
+        hopeless,
+        later,
+        cancellable,
+        deadline,
+        big,
+        slow,
+        minutely,
+    ],
 )
 
 if __name__ == "__main__":

@@ -1,0 +1,130 @@
+"""Crash safety: the executor dies (SIGKILL) mid-step or mid-sleep; runs still finish, and no
+step is stored twice."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from controlplane.registry.services import app_sync_from_url
+from controlplane.runs.models import HistoryKind, Run, RunStatus, Step
+from tests.engine.conftest import ENGINE_ENV
+from tests.engine.harness import (
+    CeleryWorker,
+    ServerProcess,
+    celery_broker_url,
+    use_event_key,
+    use_signing_key,
+    wait_for_run,
+)
+from tests.engine.test_python_sdk import send
+from tests.sdk_apps.processes import python_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+APP = "py-crash"
+
+
+@pytest.fixture(scope="module")
+def slow_app(app_env):
+    app = python_app(
+        {**app_env, "APP_ID": APP, "APP_SLOW_SECONDS": "2"}, script="engine_app.py"
+    ).start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def env(world, slow_app):
+    use_signing_key(world.prod_a)
+    use_event_key(world.prod_a)
+    assert (
+        app_sync_from_url(environment=world.prod_a, url=slow_app.url, actor=world.owner).status
+        == "success"
+    )
+    return world.prod_a
+
+
+def _executor(kind: str):
+    """A fresh executor process of the given kind (local: the server; celery: a worker)."""
+    if kind == "local":
+        return ServerProcess(ENGINE_ENV)
+    broker = celery_broker_url()
+    if broker is None:
+        pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
+    return CeleryWorker(broker, ENGINE_ENV)
+
+
+@pytest.fixture(params=["local", "celery"])
+def executor_kind(request, settings):
+    if request.param == "celery":
+        # Events sent by the test process are published to the worker's broker.
+        from controlplane.celery import app as celery_app
+        from controlplane.engine.backends import backend
+
+        broker = celery_broker_url()
+        if broker is None:
+            pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
+        celery_app.conf.broker_url = broker
+        settings.EXECUTOR_BACKEND = "celery"
+        backend.cache_clear()
+        yield request.param
+        backend.cache_clear()
+    else:
+        yield request.param
+
+
+def _wait_for_lines(path: Path, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path.name} never reached {count} lines")
+
+
+def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_env):
+    first = _executor(executor_kind).start()
+    try:
+        event = send(env, "engine/slow")
+        run = wait_for_run(
+            lambda: Run.objects.filter(events=event).first(), status=RunStatus.QUEUED, timeout=5
+        )
+        log = Path(app_env["APP_STATE_DIR"]) / f"slow-{run.public_id}.log"
+        _wait_for_lines(log, 1)  # the step is running inside the app right now
+        first.kill()
+    finally:
+        first.kill()
+    second = _executor(executor_kind).start()
+    try:
+        run = wait_for_run(run, timeout=40)
+    finally:
+        second.stop()
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == "held"
+    # The call was made again (at-least-once), the result stored once (exactly-once).
+    assert len(log.read_text().splitlines()) >= 2
+    assert Step.objects.filter(run=run, name="hold").count() == 1
+    assert run.history.filter(kind=HistoryKind.STEP_COMPLETED).count() == 1
+
+
+def test_a_sleep_that_ends_while_the_executor_is_down_fires_once_after_restart(env, executor_kind):
+    first = _executor(executor_kind).start()
+    try:
+        event = send(env, "engine/nap", {"seconds": 1})
+        run = wait_for_run(
+            lambda: Run.objects.filter(events=event).first(), status=RunStatus.SLEEPING
+        )
+    finally:
+        first.kill()
+    time.sleep(2)  # the wake time passes while nothing runs
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SLEEPING
+    second = _executor(executor_kind).start()
+    try:
+        run = wait_for_run(run)
+    finally:
+        second.stop()
+    assert run.output == "awake again"
+    kinds = list(run.history.values_list("kind", flat=True))
+    assert kinds.count(HistoryKind.SLEEPING) == 1
+    assert Step.objects.filter(run=run, name="after").count() == 1
+    assert Step.objects.get(run=run, name="nap").has_memo
