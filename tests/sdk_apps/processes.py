@@ -17,8 +17,8 @@ SDK_PATH = "/api/inngest"
 
 
 class SdkApp:
-    def __init__(self, command: list[str], env: dict[str, str], *, cwd: Path):
-        self.port = free_port()
+    def __init__(self, command: list[str], env: dict[str, str], *, cwd: Path, port: int = 0):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}{SDK_PATH}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
         self._env = {**clean, **env, "PORT": str(self.port)}
@@ -56,8 +56,9 @@ class SdkApp:
                 self._process.kill()
 
 
-def python_app(env: dict[str, str]) -> SdkApp:
-    return SdkApp([sys.executable, str(PYTHON_APP)], env, cwd=HERE / "python")
+def python_app(env: dict[str, str], *, port: int = 0) -> SdkApp:
+    """`port`: serve where an earlier app was (a redeploy at the same URL)."""
+    return SdkApp([sys.executable, str(PYTHON_APP)], env, cwd=HERE / "python", port=port)
 
 
 def ensure_ts_dependencies() -> None:
@@ -74,6 +75,6 @@ def ensure_ts_dependencies() -> None:
     )
 
 
-def ts_app(env: dict[str, str], script: str = "app.mjs") -> SdkApp:
+def ts_app(env: dict[str, str], script: str = "app.mjs", *, port: int = 0) -> SdkApp:
     ensure_ts_dependencies()
-    return SdkApp(["node", script], env, cwd=TS_DIR)
+    return SdkApp(["node", script], env, cwd=TS_DIR, port=port)
