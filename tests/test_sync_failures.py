@@ -4,12 +4,18 @@
 covered at /fn/register in tests/test_register.py.)
 """
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 
-from controlplane.registry.models import AppSync, Function, FunctionTrigger
+from controlplane.keys.signatures import sign_response
+from controlplane.registry.models import App, AppSync, Function, FunctionTrigger
 from controlplane.registry.services import app_sync_from_url
 from controlplane.tenancy.services import environment_set_dev_mode
 from tests.live import free_port
+from tests.registrations import function, python_body
 from tests.sync_fixtures import OTHER_KEY, install_signing_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -126,3 +132,40 @@ def test_an_invalid_config_registered_out_of_band_reaches_the_sdk(apps, synced, 
     assert AppSync.objects.get(environment=world.dev_a).status == "failed"
     assert not Function.objects.filter(environment=world.dev_a).exists()
     apps.stop(bad)
+
+
+@pytest.fixture
+def forged_app():
+    """An app answering in-band with a registration signed by the wrong key, as a tampering
+    proxy would: the real SDKs always sign with the key that verified the request."""
+    body = json.dumps(python_body("forged", [function("forged", "hello")])).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self._answer({}, json.dumps({"mode": "cloud", "function_count": 1}).encode())
+
+        def do_PUT(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            signature = sign_response(body, OTHER_KEY)
+            self._answer({"X-Inngest-Sync-Kind": "in_band", "X-Inngest-Signature": signature}, body)
+
+        def _answer(self, headers, content):
+            self.send_response(200)
+            for name, value in {**headers, "Content-Type": "application/json"}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/api/inngest"
+    server.shutdown()
+
+
+def test_an_in_band_answer_must_carry_the_environments_signature(synced, world, forged_app):
+    failed_sync(world.prod_a, forged_app, world.owner, "The app has a different signing key")
+    assert not App.objects.filter(app_id="forged").exists()

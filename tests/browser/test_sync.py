@@ -1,8 +1,11 @@
 import pytest
 from playwright.sync_api import expect
 
+from controlplane.registry.services import app_register
+from controlplane.tenancy.models import AuditEntry
 from controlplane.tenancy.services import environment_set_dev_mode
 from tests.browser.test_keys import sign_in
+from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,3 +42,23 @@ def test_a_failed_sync_says_why_in_the_form(page, world):
     page.get_by_role("button", name="Sync app").click()
     expect(page.locator("#sync-error")).to_contain_text("The app is unreachable")
     expect(page.get_by_label("App URL")).to_have_value("http://no-such-host.invalid/api/inngest")
+
+
+def test_an_admin_archives_an_app_after_confirming(page, world):
+    sync = app_register(
+        environment=world.prod_a,
+        payload=python_body("py", [function("py", "hello")]),
+        kind="out_of_band",
+    )
+    sign_in(page, world.admin.email)
+    page.goto(f"/org-a/production/apps/{sync.app.public_id}/")
+    archive = page.get_by_role("button", name="Archive", exact=True)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    archive.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    archive.click()
+    expect(page.locator(".banner.archived")).to_contain_text("start no new runs")
+    page.get_by_role("button", name="Unarchive").click()
+    expect(archive).to_be_visible()
+    actions = AuditEntry.objects.filter(target_type="app").values_list("action", flat=True)
+    assert list(actions.order_by("id")) == ["app.synced", "app.archived", "app.unarchived"]
