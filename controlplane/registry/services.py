@@ -79,6 +79,8 @@ def app_register(
     started, started_at = time.monotonic(), started_at or timezone.now()
     public_id = _sync_id(sync_id)
     try:
+        if environment.is_archived:
+            raise RegistrationError(f"{environment.name} is archived: unarchive it to sync apps.")
         registration = registration_parse(payload)
         with transaction.atomic():
             return _apply(environment, registration, kind, actor, public_id, started_at, started)
