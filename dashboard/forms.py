@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 from controlplane.accounts.models import User, normalize_email
 from controlplane.keys.models import FilterMode
@@ -135,4 +136,15 @@ class EventKeyFilterForm(forms.Form):
         required=False,
         label="Allowed IP addresses or networks",
         help_text="One per line, e.g. 10.0.0.0/8. Empty: any address.",
+    )
+
+
+class AppUrlForm(forms.Form):
+    url = forms.URLField(
+        label="App URL",
+        max_length=2000,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the app serves the Inngest SDK, e.g. https://myapp.com/api/inngest",
+        widget=forms.URLInput(attrs={"placeholder": "http://localhost:3000/api/inngest"}),
     )

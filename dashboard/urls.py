@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.views import auth, environments, keys, members, organizations
+from dashboard.views import apps, auth, environments, functions, keys, members, organizations
 
 app_name = "dashboard"
 
@@ -52,4 +52,12 @@ urlpatterns = [
     path(
         ENV + "keys/signing/<str:key_id>/reveal/", keys.signing_key_show, name="signing-key-reveal"
     ),
+    path(ENV + "apps/", apps.app_list, name="apps"),
+    path(ENV + "apps/sync/", apps.app_sync_new, name="app-sync-new"),
+    path(ENV + "apps/<str:app_id>/", apps.app_detail, name="app-detail"),
+    path(ENV + "apps/<str:app_id>/resync/", apps.app_resync, name="app-resync"),
+    path(ENV + "apps/<str:app_id>/archive/", apps.app_archive, name="app-archive"),
+    path(ENV + "syncs/<str:sync_id>/", apps.sync_detail, name="sync-detail"),
+    path(ENV + "functions/", functions.function_list, name="functions"),
+    path(ENV + "functions/<str:function_id>/", functions.function_detail, name="function-detail"),
 ]

@@ -10,6 +10,8 @@ from controlplane.tenancy.models import Environment, Membership, Organization, R
 from controlplane.tenancy.services import organization_create
 
 PASSWORD = "correct horse battery staple"
+# Module-scoped real SDK apps for sync tests (`apps`, `silent_port`).
+pytest_plugins = ["tests.sync_fixtures"]
 
 
 @dataclass

@@ -10,7 +10,11 @@ from controlplane.registry.models import App, AppSync, Function, FunctionTrigger
 from controlplane.registry.selectors import event_triggers_for, function_by_slug
 from controlplane.registry.services import app_set_archived
 from controlplane.tenancy.models import AuditEntry
-from controlplane.tenancy.services import environment_set_dev_mode
+from controlplane.tenancy.services import (
+    environment_create,
+    environment_set_archived,
+    environment_set_dev_mode,
+)
 from tests.registrations import APP_URL, function, python_body, ts_body
 
 pytestmark = pytest.mark.django_db
@@ -242,6 +246,17 @@ def test_an_invalid_config_fails_the_sync_and_keeps_the_function_set(
     assert failed.app == App.objects.get() and message in failed.error
     assert failed.public_id == body["sync_id"]
     assert AuditEntry.objects.filter(action="app.synced").count() == 1
+
+
+def test_an_archived_environment_takes_no_registrations(client, world):
+    custom = environment_create(
+        organization=world.org_a, actor=world.owner, name="Staging", kind="custom"
+    )
+    environment_set_archived(environment=custom, actor=world.owner, archived=True)
+    response = post(client, python_body("py", [function("py", "hello")]), bearer(custom))
+    assert response.status_code == 400
+    assert response.json()["error"] == "Staging is archived: unarchive it to sync apps."
+    assert not Function.objects.exists() and AppSync.objects.get().status == "failed"
 
 
 def test_it_lists_every_problem_at_once(client, world):

@@ -9,8 +9,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from controlplane.keys.models import EventKey, SigningKey
 from controlplane.keys.services import event_key_create
+from controlplane.registry.models import App
+from controlplane.registry.services import app_register
 from controlplane.tenancy.models import Invitation, Membership
 from controlplane.tenancy.services import invitation_create
+from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +66,11 @@ def foreign_ids(world) -> dict[str, str]:
     event_key, _secret = event_key_create(
         environment=world.prod_b, actor=world.outsider, name="b-key"
     )
+    sync = app_register(
+        environment=world.prod_b,
+        payload=python_body("b-app", [function("b-app", "hello")]),
+        kind="out_of_band",
+    )
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
@@ -70,6 +78,9 @@ def foreign_ids(world) -> dict[str, str]:
         "invitation_id": invitation.public_id,
         "key_id": event_key.public_id,
         "signing_key_id": world.prod_b.signing_keys.get().public_id,
+        "app_id": sync.app.public_id,
+        "sync_id": sync.public_id,
+        "function_id": sync.app.functions.get().public_id,
     }
 
 
@@ -103,6 +114,8 @@ def test_it_answers_404_for_another_tenants_objects_on_every_url(client, world, 
     assert Invitation.objects.filter(organization=world.org_b).count() == 1
     assert EventKey.objects.get(environment=world.prod_b).enabled
     assert SigningKey.objects.filter(environment=world.prod_b).count() == 1
+    app_b = App.objects.get(environment=world.prod_b)
+    assert not app_b.is_archived and app_b.syncs.count() == 1
 
 
 def test_it_lists_every_top_level_route_as_a_reserved_organization_slug():

@@ -46,8 +46,6 @@ def register(request):
             "environment, or INNGEST_DEV=1 to use its dev-mode environment.",
             401,
         )
-    if environment.is_archived:
-        return error_response(f"The environment {environment.name} is archived.", 403)
     try:
         payload = json.loads(request.body)
     except ValueError:

@@ -88,7 +88,9 @@ def cron_parse(expression: str) -> CronSpec:
     return CronSpec(*parts, timezone=zone)
 
 
-def cron_next_times(expression: str, *, count: int = 5, after: datetime | None = None) -> list:
+def cron_next_times(
+    expression: str, *, count: int = 5, after: datetime | None = None
+) -> list[datetime]:
     """The next `count` fire times (aware, in the cron's time zone) after `after` (now)."""
     spec = cron_parse(expression)
     zone = ZoneInfo(spec.timezone)

@@ -1,23 +1,21 @@
 """Reads for apps, syncs and functions, always through the environment they belong to."""
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from controlplane.registry.models import App, AppSync, Function, FunctionTrigger
 from controlplane.tenancy.models import Environment
 
 
 def apps_of(environment: Environment) -> list[App]:
-    """Live apps first, each with its number of live functions and its latest sync."""
+    """Live apps first, each with its number of live functions and its latest sync's outcome
+    (`latest_sync_status`, `latest_sync_at`)."""
+    latest = AppSync.objects.filter(app=OuterRef("pk")).order_by("-started_at")
     apps = environment.apps.annotate(
-        function_count=Count("functions", filter=Q(functions__removed_at__isnull=True))
-    ).order_by("archived_at", "app_id")
-    apps = list(apps)
-    latest = {}
-    for sync in AppSync.objects.filter(app__in=apps).order_by("app_id", "-started_at"):
-        latest.setdefault(sync.app_id, sync)
-    for app in apps:
-        app.latest_sync = latest.get(app.pk)
-    return apps
+        function_count=Count("functions", filter=Q(functions__removed_at__isnull=True)),
+        latest_sync_status=Subquery(latest.values("status")[:1]),
+        latest_sync_at=Subquery(latest.values("started_at")[:1]),
+    )
+    return list(apps.order_by("archived_at", "app_id"))
 
 
 def app_in_environment(*, environment: Environment, public_id: str) -> App | None:
@@ -26,12 +24,13 @@ def app_in_environment(*, environment: Environment, public_id: str) -> App | Non
 
 def unattached_syncs(environment: Environment, *, limit: int = 10) -> list[AppSync]:
     """Recent syncs that failed before anyone knew which app they were for."""
-    syncs = environment.app_syncs.filter(app__isnull=True).order_by("-started_at")
-    return list(syncs[:limit])
+    syncs = environment.app_syncs.filter(app__isnull=True).defer("functions")
+    return list(syncs.order_by("-started_at")[:limit])
 
 
 def syncs_of(app: App, *, limit: int = 50) -> list[AppSync]:
-    return list(app.syncs.order_by("-started_at")[:limit])
+    """The app's sync history, newest first (without the registered configs: only the diff)."""
+    return list(app.syncs.defer("functions").order_by("-started_at")[:limit])
 
 
 def sync_in_environment(*, environment: Environment, public_id: str) -> AppSync | None:

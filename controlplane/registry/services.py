@@ -79,6 +79,8 @@ def app_register(
     started, started_at = time.monotonic(), started_at or timezone.now()
     public_id = _sync_id(sync_id)
     try:
+        if environment.is_archived:
+            raise RegistrationError(f"{environment.name} is archived: unarchive it to sync apps.")
         registration = registration_parse(payload)
         with transaction.atomic():
             return _apply(environment, registration, kind, actor, public_id, started_at, started)
@@ -184,7 +186,9 @@ def _triggers_replace(function: Function, triggers: list[dict], *, enabled: bool
             cron.cron_task_create(trigger=row, enabled=enabled)
 
 
-def app_sync_from_url(*, environment: Environment, url: str, actor, app: App | None = None):
+def app_sync_from_url(
+    *, environment: Environment, url: str, actor, app: App | None = None
+) -> AppSync:
     """Ask the app at `url` to sync (PROTOCOL.md 2.1) and return the resulting AppSync.
 
     In-band answers are applied here. Out-of-band, the app posts its registration to

@@ -16,8 +16,8 @@ SDK_PATH = "/api/inngest"
 
 
 class SdkApp:
-    def __init__(self, command: list[str], env: dict[str, str], *, cwd: Path):
-        self.port = free_port()
+    def __init__(self, command: list[str], env: dict[str, str], *, cwd: Path, port: int = 0):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}{SDK_PATH}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
         self._env = {**clean, **env, "PORT": str(self.port)}
@@ -55,8 +55,9 @@ class SdkApp:
                 self._process.kill()
 
 
-def python_app(env: dict[str, str], script: str = "app.py") -> SdkApp:
-    return SdkApp([sys.executable, str(HERE / "python" / script)], env, cwd=HERE / "python")
+def python_app(env: dict[str, str], *, script: str = "app.py", port: int = 0) -> SdkApp:
+    """`port`: serve where an earlier app was (a redeploy at the same URL)."""
+    return SdkApp([sys.executable, str(HERE / "python" / script)], env, cwd=HERE / "python", port=port)
 
 
 def ensure_ts_dependencies() -> None:
@@ -73,6 +74,6 @@ def ensure_ts_dependencies() -> None:
     )
 
 
-def ts_app(env: dict[str, str], script: str = "app.mjs") -> SdkApp:
+def ts_app(env: dict[str, str], script: str = "app.mjs", *, port: int = 0) -> SdkApp:
     ensure_ts_dependencies()
-    return SdkApp(["node", script], env, cwd=TS_DIR)
+    return SdkApp(["node", script], env, cwd=TS_DIR, port=port)

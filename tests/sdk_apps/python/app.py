@@ -2,7 +2,9 @@
 
 Configured like any user's app, through the SDK's own environment variables
 (INNGEST_DEV, INNGEST_SIGNING_KEY, INNGEST_SIGNING_KEY_FALLBACK, INNGEST_BASE_URL,
-INNGEST_EVENT_KEY), plus APP_ID, PORT and APP_VARIANT (which set of functions to serve).
+INNGEST_EVENT_KEY), plus APP_ID, PORT and APP_VARIANT (which set of functions to serve:
+"1"; "2" after a code change; "bad-cron" and "bad-cel" declare an invalid cron / CEL
+expression).
 """
 
 import os
@@ -26,7 +28,11 @@ def hello(ctx: inngest.Context) -> dict:
 @client.create_function(
     fn_id="nightly",
     name="Nightly report",
-    trigger=inngest.TriggerCron(cron="TZ=Europe/Paris 0 3 * * *"),
+    trigger=inngest.TriggerCron(
+        cron={"2": "TZ=Europe/Paris 0 4 * * *", "bad-cron": "61 3 * * *"}.get(
+            VARIANT, "TZ=Europe/Paris 0 3 * * *"
+        )
+    ),
     retries=2,
 )
 def nightly(ctx: inngest.Context) -> str:
@@ -36,7 +42,10 @@ def nightly(ctx: inngest.Context) -> str:
 @client.create_function(
     fn_id="flow",
     name="Flow",
-    trigger=inngest.TriggerEvent(event="test/flow", expression="event.data.ok == true"),
+    trigger=inngest.TriggerEvent(
+        event="test/flow",
+        expression="event.data.ok ==" if VARIANT == "bad-cel" else "event.data.ok == true",
+    ),
     concurrency=[inngest.Concurrency(limit=5 if VARIANT == "1" else 2, key="event.data.user")],
 )
 def flow(ctx: inngest.Context) -> int:

@@ -2,7 +2,8 @@
 //
 // Configured like any user's app, through the SDK's own environment variables (INNGEST_DEV,
 // INNGEST_SIGNING_KEY, INNGEST_SIGNING_KEY_FALLBACK, INNGEST_BASE_URL, INNGEST_EVENT_KEY,
-// INNGEST_ALLOW_IN_BAND_SYNC), plus APP_ID, PORT and APP_VARIANT (which functions to serve).
+// INNGEST_ALLOW_IN_BAND_SYNC), plus APP_ID, PORT and APP_VARIANT (which functions to serve:
+// "1"; "2" after a code change; "bad-cron" and "bad-cel" declare an invalid cron / expression).
 import http from "node:http";
 
 import { Inngest } from "inngest";
@@ -19,8 +20,14 @@ const hello = inngest.createFunction(
   },
 );
 
+const crons = { 2: "TZ=Europe/Paris 0 4 * * *", "bad-cron": "61 3 * * *" };
 const nightly = inngest.createFunction(
-  { id: "nightly", name: "Nightly report", retries: 2, triggers: [{ cron: "TZ=Europe/Paris 0 3 * * *" }] },
+  {
+    id: "nightly",
+    name: "Nightly report",
+    retries: 2,
+    triggers: [{ cron: crons[variant] ?? "TZ=Europe/Paris 0 3 * * *" }],
+  },
   async () => "done",
 );
 
@@ -28,7 +35,7 @@ const flow = inngest.createFunction(
   {
     id: "flow",
     name: "Flow",
-    triggers: [{ event: "test/flow", if: "event.data.ok == true" }],
+    triggers: [{ event: "test/flow", if: variant === "bad-cel" ? "event.data.ok ==" : "event.data.ok == true" }],
     concurrency: { limit: variant === "1" ? 5 : 2, key: "event.data.user" },
     cancelOn: [{ event: "test/cancel", if: "event.data.user == async.data.user", timeout: "1h" }],
     rateLimit: { limit: 10, period: "1m", key: "event.data.user" },
