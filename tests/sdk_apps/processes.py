@@ -57,7 +57,9 @@ class SdkApp:
 
 def python_app(env: dict[str, str], *, script: str = "app.py", port: int = 0) -> SdkApp:
     """`port`: serve where an earlier app was (a redeploy at the same URL)."""
-    return SdkApp([sys.executable, str(HERE / "python" / script)], env, cwd=HERE / "python", port=port)
+    return SdkApp(
+        [sys.executable, str(HERE / "python" / script)], env, cwd=HERE / "python", port=port
+    )
 
 
 def ensure_ts_dependencies() -> None:
