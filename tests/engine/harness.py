@@ -81,10 +81,11 @@ def database_url() -> str:
 
 
 class CeleryWorker:
-    """A real `celery worker -B` process (with the DatabaseScheduler) on the test database."""
+    """A real `celery worker` process on the test database (`beat=True`: a `celery beat` with
+    the DatabaseScheduler instead, which fires cron PeriodicTasks)."""
 
-    def __init__(self, broker: str, env: dict[str, str]):
-        self.broker = broker
+    def __init__(self, broker: str, env: dict[str, str], *, beat: bool = False):
+        self.broker, self.beat = broker, beat
         self._env = {
             **os.environ,
             **env,

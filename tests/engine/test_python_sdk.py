@@ -12,7 +12,15 @@ from controlplane.engine.settle import events_accept
 from controlplane.events.models import Event
 from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import HistoryKind, Run, RunStatus, Step
-from tests.engine.harness import SIGNING_KEY, use_event_key, use_signing_key, wait_for_run
+from tests.engine.conftest import ENGINE_ENV
+from tests.engine.harness import (
+    SIGNING_KEY,
+    CeleryWorker,
+    celery_broker_url,
+    use_event_key,
+    use_signing_key,
+    wait_for_run,
+)
 from tests.sdk_apps.processes import python_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -245,7 +253,7 @@ def test_rest_api_reads_and_cancels_runs_with_the_signing_key(env, live_server_u
     assert wait_for_run(run).status == RunStatus.CANCELLED
 
 
-def test_cron_triggers_fire_through_the_beat_schedule(env):
+def test_cron_triggers_fire_through_the_beat_schedule(env, engine):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -254,9 +262,17 @@ def test_cron_triggers_fire_through_the_beat_schedule(env):
     task = PeriodicTask.objects.get(name__contains=f"{APP}-minutely")
     task.last_run_at = timezone.now() - timedelta(minutes=2)
     task.save()  # as if the last fire was two minutes ago: one is due now
-    run = wait_for_run(
-        lambda: Run.objects.filter(function__slug=f"{APP}-minutely").first(), timeout=30
-    )
+    # The local backend ticks through the schedule itself; Celery needs a beat process.
+    beat = None
+    if engine == "celery":
+        beat = CeleryWorker(celery_broker_url(), ENGINE_ENV, beat=True).start()
+    try:
+        run = wait_for_run(
+            lambda: Run.objects.filter(function__slug=f"{APP}-minutely").first(), timeout=30
+        )
+    finally:
+        if beat:
+            beat.stop()
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.event.name == "inngest/scheduled.timer" and run.output == {"cron": "* * * * *"}
     time.sleep(1.5)  # another tick of the same minute fires nothing
