@@ -136,6 +136,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
+# --- Event API -----------------------------------------------------------------------------
+
+# The largest `POST /e/{key}` body accepted (all events of one request); refused with 413 while
+# it streams in (controlplane/api/body_limit.py). Inngest's default is 3 MiB.
+EVENT_API_MAX_BODY_BYTES = env_int("EVENT_API_MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024)
+
 # --- Authentication -----------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
