@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.views import auth, environments, keys, members, organizations
+from dashboard.views import auth, environments, events, keys, members, organizations
 
 app_name = "dashboard"
 
@@ -52,4 +52,9 @@ urlpatterns = [
     path(
         ENV + "keys/signing/<str:key_id>/reveal/", keys.signing_key_show, name="signing-key-reveal"
     ),
+    path(ENV + "events/", events.event_list, name="events"),
+    # Before the detail route, whose <str:event_id> would match these words.
+    path(ENV + "events/send/", events.event_send, name="event-send"),
+    path(ENV + "events/names/", events.event_names, name="event-names"),
+    path(ENV + "events/<str:event_id>/", events.event_detail, name="event-detail"),
 ]

@@ -7,6 +7,8 @@ test for it: the kwargs are filled from org B's world by name.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from controlplane.events.models import Event
+from controlplane.events.services import events_ingest
 from controlplane.keys.models import EventKey, SigningKey
 from controlplane.keys.services import event_key_create
 from controlplane.tenancy.models import Invitation, Membership
@@ -59,6 +61,7 @@ def foreign_ids(world) -> dict[str, str]:
     event_key, _secret = event_key_create(
         environment=world.prod_b, actor=world.outsider, name="b-key"
     )
+    [event] = events_ingest(environment=world.prod_b, payloads=[{"name": "b/x"}], source="api")
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
@@ -66,6 +69,7 @@ def foreign_ids(world) -> dict[str, str]:
         "invitation_id": invitation.public_id,
         "key_id": event_key.public_id,
         "signing_key_id": world.prod_b.signing_keys.get().public_id,
+        "event_id": event.event.public_id,
     }
 
 
@@ -99,6 +103,7 @@ def test_it_answers_404_for_another_tenants_objects_on_every_url(client, world, 
     assert Invitation.objects.filter(organization=world.org_b).count() == 1
     assert EventKey.objects.get(environment=world.prod_b).enabled
     assert SigningKey.objects.filter(environment=world.prod_b).count() == 1
+    assert Event.objects.count() == 1
 
 
 def test_it_lists_every_top_level_route_as_a_reserved_organization_slug():

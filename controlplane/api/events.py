@@ -5,15 +5,13 @@ Answers `{"ids": [...], "status": 200}` only after the events are committed; eve
 this view runs (api/body_limit.py).
 """
 
-import time
-
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from controlplane.api.responses import error_response
 from controlplane.events.models import EventSource
 from controlplane.events.services import events_ingest
-from controlplane.events.validation import EventRejected, normalize_events, parse_events
+from controlplane.events.validation import EventRejected, ensure_accepting, read_events
 from controlplane.keys.filters import address_allowed, event_name_allowed
 from controlplane.keys.models import EventKey
 from controlplane.keys.selectors import event_key_for_secret
@@ -31,9 +29,8 @@ def event_api(request, event_key: str):
         return error_response("Send events with POST.", 405, ids=[])
     try:
         environment, key = _sender(request, event_key)
-        payloads = normalize_events(
-            parse_events(request.read()), now_ms=time.time_ns() // 1_000_000
-        )
+        ensure_accepting(environment)
+        payloads = read_events(request.read())
         _check_filter(key, payloads)
     except EventRejected as exc:
         return error_response(exc.message, exc.status, ids=[])
@@ -59,7 +56,7 @@ def _sender(request, secret: str) -> tuple[Environment, EventKey | None]:
                 "this server has a dev-mode environment.",
                 status=401,
             )
-        return _accepting(environment), None
+        return environment, None
     key = event_key_for_secret(secret)
     if key is None:
         raise EventRejected("Event key not found", status=401)
@@ -71,7 +68,7 @@ def _sender(request, secret: str) -> tuple[Environment, EventKey | None]:
             f"This event key does not accept events from {address or 'an unknown address'}.",
             status=403,
         )
-    return _accepting(_selected_environment(key, request.headers.get("X-Inngest-Env"))), key
+    return _selected_environment(key, request.headers.get("X-Inngest-Env")), key
 
 
 def _selected_environment(key: EventKey, requested: str | None) -> Environment:
@@ -84,15 +81,6 @@ def _selected_environment(key: EventKey, requested: str | None) -> Environment:
         raise EventRejected(
             f"X-Inngest-Env names no environment of this key's organization: “{requested}”.",
             status=400,
-        )
-    return environment
-
-
-def _accepting(environment: Environment) -> Environment:
-    if environment.is_archived:
-        raise EventRejected(
-            f"The environment “{environment.name}” is archived: it accepts no events.",
-            status=403,
         )
     return environment
 

@@ -6,6 +6,7 @@ and, for one event, at which index of the request. Limits follow Inngest's (PROT
 
 import json
 import re
+import time
 
 MAX_EVENT_BYTES = 512 * 1024
 MAX_EVENTS_PER_REQUEST = 5_000
@@ -30,6 +31,20 @@ class EventRejected(Exception):
         self.message = message
         self.status = status
         self.index = index
+
+
+def read_events(body: bytes) -> list[dict]:
+    """A request body as normalized events, or EventRejected: what both intake paths call."""
+    return normalize_events(parse_events(body), now_ms=time.time_ns() // 1_000_000)
+
+
+def ensure_accepting(environment) -> None:
+    """Archived environments take no events from outside (API, dashboard)."""
+    if environment.is_archived:
+        raise EventRejected(
+            f"The environment “{environment.name}” is archived: it accepts no events.",
+            status=403,
+        )
 
 
 def _no_constants(name: str):
