@@ -11,13 +11,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from controlplane.api.body_limit import EventBodyLimit  # noqa: E402
 from controlplane.lifespan import with_lifespan  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = with_lifespan(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": EventBodyLimit(django_asgi_app),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),

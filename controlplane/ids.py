@@ -1,5 +1,6 @@
 """ULIDs: 128-bit ids, time-ordered, written as 26 characters of Crockford base32."""
 
+import base64
 import os
 import time
 
@@ -36,3 +37,28 @@ def is_ulid(value: str) -> bool:
     return (
         len(value) == 26 and all(c in _ALPHABET for c in value.upper()) and value[0] in "01234567"
     )
+
+
+def seeded_ulids(seed: str, count: int) -> list[str] | None:
+    """The ULIDs of a request's events from its `X-Inngest-Event-Id-Seed` (PROTOCOL.md 5).
+
+    The seed is `<unix ms>,<base64 of 10 random bytes>`. Like Inngest's server, the n-th event
+    (1-based) gets the entropy with n added to its last 4 bytes (big-endian, wrapping), so an
+    SDK retry of the same request yields the same ids. None when the seed is malformed: the
+    caller then falls back to random ids, as the Go server does.
+    """
+    millis_text, _, entropy_text = seed.partition(",")
+    if not (millis_text.isascii() and millis_text.isdigit()):
+        return None
+    try:
+        millis = int(millis_text)
+        entropy = base64.b64decode(entropy_text, validate=True)
+    except ValueError:
+        return None
+    if not 0 < millis < 1 << 48 or len(entropy) != 10:
+        return None
+    head, tail = entropy[:6], int.from_bytes(entropy[6:], "big")
+    return [
+        ulid_from_parts(millis, head + ((tail + n) % (1 << 32)).to_bytes(4, "big"))
+        for n in range(1, count + 1)
+    ]

@@ -115,6 +115,16 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+# Under ASGI every request runs its synchronous code in a thread of its own, so a persistent
+# (per-thread) connection is never reused and each request pays a new PostgreSQL connection
+# (~8 ms). A pool hands connections across threads; Django requires CONN_MAX_AGE=0 with it.
+DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0, minimum=0)
+if DB_POOL_SIZE:
+    if _database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DB_POOL_SIZE needs a PostgreSQL DATABASE_URL.")
+    if _database["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("Set DB_POOL_SIZE or DB_CONN_MAX_AGE, not both.")
+    _database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_SIZE}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -169,6 +179,11 @@ APP_SYNC_TIMEOUT_SECONDS = env_int("APP_SYNC_TIMEOUT_SECONDS", 15, minimum=1)
 # "first": the first organization's Development environment becomes the server's dev-mode
 # environment (like Inngest's dev server) unless one is marked already. `make run` sets it.
 DEV_MODE_ENVIRONMENT = env_choice("DEV_MODE_ENVIRONMENT", ("", "first"), "")
+# --- Event API -----------------------------------------------------------------------------
+
+# The largest `POST /e/{key}` body accepted (all events of one request); refused with 413 while
+# it streams in (controlplane/api/body_limit.py). Inngest's default is 3 MiB.
+EVENT_API_MAX_BODY_BYTES = env_int("EVENT_API_MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024)
 
 # --- Authentication -----------------------------------------------------------------------
 

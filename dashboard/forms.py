@@ -148,3 +148,32 @@ class AppUrlForm(forms.Form):
         help_text="Where the app serves the Inngest SDK, e.g. https://myapp.com/api/inngest",
         widget=forms.URLInput(attrs={"placeholder": "http://localhost:3000/api/inngest"}),
     )
+
+
+class EventFilterForm(forms.Form):
+    name = forms.CharField(max_length=256, required=False, label="Event name")
+    since = forms.DateTimeField(
+        required=False,
+        label="From (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        required=False,
+        label="Until (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("“From” must be before “Until”.")
+        return data
+
+
+class EventSendForm(forms.Form):
+    payload = forms.CharField(
+        label="Event JSON",
+        help_text="One event object or an array of them, as an SDK would send it.",
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "data-json": ""}),
+        strip=False,
+    )

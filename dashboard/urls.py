@@ -1,6 +1,15 @@
 from django.urls import path
 
-from dashboard.views import apps, auth, environments, functions, keys, members, organizations
+from dashboard.views import (
+    apps,
+    auth,
+    environments,
+    events,
+    functions,
+    keys,
+    members,
+    organizations,
+)
 
 app_name = "dashboard"
 
@@ -60,4 +69,9 @@ urlpatterns = [
     path(ENV + "syncs/<str:sync_id>/", apps.sync_detail, name="sync-detail"),
     path(ENV + "functions/", functions.function_list, name="functions"),
     path(ENV + "functions/<str:function_id>/", functions.function_detail, name="function-detail"),
+    path(ENV + "events/", events.event_list, name="events"),
+    # Before the detail route, whose <str:event_id> would match these words.
+    path(ENV + "events/send/", events.event_send, name="event-send"),
+    path(ENV + "events/names/", events.event_names, name="event-names"),
+    path(ENV + "events/<str:event_id>/", events.event_detail, name="event-detail"),
 ]

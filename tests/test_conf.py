@@ -73,3 +73,26 @@ def test_it_refuses_a_celery_backend_without_a_broker(tmp_path):
     assert "needs CELERY_BROKER_URL" in result.stderr
     result = _import_settings({**env, "EXECUTOR_BACKEND": "threads"})
     assert "EXECUTOR_BACKEND must be one of" in result.stderr
+
+
+def test_a_connection_pool_needs_postgresql_and_excludes_persistent_connections(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "SECRET_KEY": "x"}
+    assert "needs a PostgreSQL" in _import_settings({**env, "DB_POOL_SIZE": "4"}).stderr
+    postgres = {**env, "DATABASE_URL": "postgres://u@localhost/db", "DB_POOL_SIZE": "4"}
+    assert _import_settings(postgres).returncode == 0
+    both = _import_settings({**postgres, "DB_CONN_MAX_AGE": "60"})
+    assert "not both" in both.stderr
+
+
+def test_the_event_api_body_cap_is_configurable(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "SECRET_KEY": "x"}
+    code = "import controlplane.settings as s; print(s.EVENT_API_MAX_BODY_BYTES)"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "EVENT_API_MAX_BODY_BYTES": "65536"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.stdout.strip() == "65536"
+    bad = _import_settings({**env, "EVENT_API_MAX_BODY_BYTES": "3MB"})
+    assert "EVENT_API_MAX_BODY_BYTES must be an integer" in bad.stderr

@@ -7,6 +7,8 @@ test for it: the kwargs are filled from org B's world by name.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from controlplane.events.models import Event
+from controlplane.events.services import events_ingest
 from controlplane.keys.models import EventKey, SigningKey
 from controlplane.keys.services import event_key_create
 from controlplane.registry.models import App
@@ -18,9 +20,10 @@ from tests.registrations import function, python_body
 pytestmark = pytest.mark.django_db
 
 # Routes that are not tenant-scoped on purpose: account pages act on the signed-in person,
-# setup only exists before the first account, the invitation link is its own credential;
-# SDK endpoints find their environment from the credential they carry (tests/test_register.py).
+# setup only exists before the first account, the invitation link is its own credential, and
+# machine endpoints authenticate with their own keys (tested in their own modules).
 UNSCOPED = {
+    "event-api",
     "fn-register",
     "home",
     "setup",
@@ -71,6 +74,7 @@ def foreign_ids(world) -> dict[str, str]:
         payload=python_body("b-app", [function("b-app", "hello")]),
         kind="out_of_band",
     )
+    [event] = events_ingest(environment=world.prod_b, payloads=[{"name": "b/x"}], source="api")
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
@@ -81,6 +85,7 @@ def foreign_ids(world) -> dict[str, str]:
         "app_id": sync.app.public_id,
         "sync_id": sync.public_id,
         "function_id": sync.app.functions.get().public_id,
+        "event_id": event.event.public_id,
     }
 
 
@@ -116,6 +121,7 @@ def test_it_answers_404_for_another_tenants_objects_on_every_url(client, world, 
     assert SigningKey.objects.filter(environment=world.prod_b).count() == 1
     app_b = App.objects.get(environment=world.prod_b)
     assert not app_b.is_archived and app_b.syncs.count() == 1
+    assert Event.objects.count() == 1
 
 
 def test_it_lists_every_top_level_route_as_a_reserved_organization_slug():

@@ -27,8 +27,12 @@ def event_key_in_environment(*, environment: Environment, public_id: str) -> Eve
 def event_key_for_secret(secret: str) -> EventKey | None:
     """The key this secret belongs to, found by its hash (no scan, no early-exit compare)."""
     digest = token_hash(secret)
-    event_key = (
-        EventKey.objects.filter(key_hash=digest).select_related("environment__organization").first()
+    # key_hash is unique: no ordering (.first()) needed on this per-event path.
+    event_key = next(
+        iter(
+            EventKey.objects.filter(key_hash=digest).select_related("environment__organization")[:1]
+        ),
+        None,
     )
     if event_key is None or not hmac.compare_digest(event_key.key_hash, digest):
         return None

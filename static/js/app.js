@@ -20,3 +20,34 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-confirm]");
   if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
 });
+
+// JSON textareas (<textarea data-json>): say whether the text parses as the person types, and
+// pretty-print it on <button data-format-json="#id">. The server validates again on submit.
+function checkJson(textarea) {
+  const status = textarea.closest("form")?.querySelector(".json-status");
+  if (!status) return;
+  try {
+    JSON.parse(textarea.value);
+    status.textContent = "Valid JSON";
+    status.classList.remove("error");
+    textarea.removeAttribute("aria-invalid");
+  } catch (error) {
+    status.textContent = `Not valid JSON: ${error.message}`;
+    status.classList.add("error");
+    textarea.setAttribute("aria-invalid", "true");
+  }
+}
+document.addEventListener("input", (event) => {
+  if (event.target.matches("textarea[data-json]")) checkJson(event.target);
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-format-json]");
+  if (!button) return;
+  const textarea = document.querySelector(button.dataset.formatJson);
+  try {
+    textarea.value = JSON.stringify(JSON.parse(textarea.value), null, 2);
+  } catch {
+    // leave the text as typed; checkJson explains what is wrong
+  }
+  checkJson(textarea);
+});

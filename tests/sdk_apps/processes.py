@@ -15,12 +15,17 @@ TS_DIR = HERE / "ts"
 SDK_PATH = "/api/inngest"
 
 
+def sdk_env(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any INNGEST_* variable, plus `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
+    return {**clean, **env}
+
+
 class SdkApp:
     def __init__(self, command: list[str], env: dict[str, str], *, cwd: Path, port: int = 0):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}{SDK_PATH}"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
-        self._env = {**clean, **env, "PORT": str(self.port)}
+        self._env = sdk_env({**env, "PORT": str(self.port)})
         self._command, self._cwd = command, cwd
         self._process: subprocess.Popen | None = None
 
@@ -79,3 +84,19 @@ def ensure_ts_dependencies() -> None:
 def ts_app(env: dict[str, str], script: str = "app.mjs", *, port: int = 0) -> SdkApp:
     ensure_ts_dependencies()
     return SdkApp(["node", script], env, cwd=TS_DIR, port=port)
+
+
+def run_ts_script(script: str, env: dict[str, str], *args: str) -> str:
+    """Run a one-shot script of the TS SDK package (a client, not a server); its stdout."""
+    ensure_ts_dependencies()
+    result = subprocess.run(
+        ["node", script, *args],
+        env=sdk_env(env),
+        cwd=TS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{script} failed: {result.stderr[-2000:]}")
+    return result.stdout
