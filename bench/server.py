@@ -44,7 +44,7 @@ def manage(*args: str, database: str) -> str:
 
 
 def bootstrap(database: str) -> dict:
-    """An organization with a production event key: {"event_key", "environment_id"}."""
+    """An organization's production environment: {"event_key", "signing_key", "environment_id"}."""
     out = manage(
         "bootstrap", "--org", "Bench", "--email", "bench@bench.test",
         "--password", "bench-password-not-secret", "--json", database=database,
@@ -54,7 +54,11 @@ def bootstrap(database: str) -> dict:
         row = conn.execute(
             "SELECT id FROM tenancy_environment WHERE public_id = %s", [production["id"]]
         ).fetchone()
-    return {"event_key": production["event_key"], "environment_id": row[0]}
+    return {
+        "event_key": production["event_key"],
+        "signing_key": production["signing_key"],
+        "environment_id": row[0],
+    }
 
 
 def _free_port() -> int:
@@ -65,9 +69,10 @@ def _free_port() -> int:
 
 class Server:
     """uvicorn with one worker, like `manage.py serve`; `settings` are extra env variables
-    (e.g. DB_POOL_SIZE)."""
+    (e.g. DB_POOL_SIZE). With `executor`, the ASGI lifespan starts the local executor too."""
 
-    def __init__(self, database: str, **settings: str):
+    def __init__(self, database: str, *, executor: bool = False, **settings: str):
+        self.lifespan = "on" if executor else "off"
         self.host, self.port = "127.0.0.1", _free_port()
         self.env = {
             **os.environ,
@@ -83,7 +88,7 @@ class Server:
             [
                 sys.executable, "-m", "uvicorn", "controlplane.asgi:application",
                 "--host", self.host, "--port", str(self.port),
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+                "--lifespan", self.lifespan, "--no-access-log", "--log-level", "warning",
             ],
             cwd=ROOT, env=self.env,
         )  # fmt: skip

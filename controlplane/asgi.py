@@ -13,14 +13,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from controlplane.api.body_limit import EventBodyLimit  # noqa: E402
 from controlplane.lifespan import with_lifespan  # noqa: E402
+from controlplane.observability.websockets import count_websockets  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = with_lifespan(
     ProtocolTypeRouter(
         {
             "http": EventBodyLimit(django_asgi_app),
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            "websocket": count_websockets(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

@@ -63,7 +63,9 @@ INSTALLED_APPS = [
     "controlplane.events",
     "controlplane.registry",
     "controlplane.runs",
+    "controlplane.flow",
     "controlplane.ops",
+    "controlplane.observability",
     "dashboard",
 ]
 
@@ -151,7 +153,9 @@ EXECUTOR_BACKEND = env_choice("EXECUTOR_BACKEND", ("local", "celery"), "local")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 if EXECUTOR_BACKEND == "celery" and not CELERY_BROKER_URL:
     raise ImproperlyConfigured("EXECUTOR_BACKEND=celery needs CELERY_BROKER_URL (or REDIS_URL).")
-CELERY_IMPORTS = ["controlplane.engine.tasks"]
+CELERY_IMPORTS = ["controlplane.engine.tasks", "controlplane.observability.worker"]
+# The broker queue this deployment's messages go to; two deployments can share a broker.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "controlplane")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
@@ -242,10 +246,28 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# --- Observability ------------------------------------------------------------------------
+
+# /metrics (Prometheus): off unless enabled; with METRICS_TOKEN it needs `Authorization: Bearer`.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# Celery workers on other machines serve their own metrics at this "host:port" (unset: off).
+METRICS_WORKER_LISTEN = env_str("METRICS_WORKER_LISTEN", "")
+# "json": one JSON object per log line, with run_id / step_id on the engine's lines.
+LOG_FORMAT = env_choice("LOG_FORMAT", ("text", "json"), "text")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "controlplane.observability.logging.ContextFilter"}},
+    "formatters": {"json": {"()": "controlplane.observability.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }

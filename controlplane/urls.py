@@ -8,6 +8,7 @@ admin.site.__class__ = OTPAdminSite
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("controlplane.api.urls")),
+    path("", include("controlplane.observability.urls")),
     path("account/", include("dashboard.account_urls")),
     path("", include("dashboard.urls")),
 ]

@@ -1,10 +1,13 @@
+from datetime import timedelta
+
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils import timezone
 
 from controlplane.accounts.models import User, normalize_email
-from controlplane.keys.models import FilterMode
+from controlplane.keys.models import ApiAccess, FilterMode
 from controlplane.tenancy.models import Role
 
 
@@ -177,3 +180,25 @@ class EventSendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "data-json": ""}),
         strip=False,
     )
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    access = forms.ChoiceField(choices=ApiAccess.choices, initial=ApiAccess.READ)
+    expires_in = forms.TypedChoiceField(
+        label="Expires",
+        choices=[
+            ("", "Never"),
+            ("7", "In 7 days"),
+            ("30", "In 30 days"),
+            ("90", "In 90 days"),
+            ("365", "In a year"),
+        ],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+
+    def expires_at(self):
+        days = self.cleaned_data["expires_in"]
+        return timezone.now() + timedelta(days=days) if days else None

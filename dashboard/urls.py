@@ -1,10 +1,12 @@
 from django.urls import path
 
 from dashboard.views import (
+    api,
     apps,
     auth,
     environments,
     events,
+    flow,
     functions,
     keys,
     members,
@@ -61,6 +63,10 @@ urlpatterns = [
     path(
         ENV + "keys/signing/<str:key_id>/reveal/", keys.signing_key_show, name="signing-key-reveal"
     ),
+    path(ENV + "api/", api.api_keys, name="api-keys"),
+    path(ENV + "api/keys/new/", api.api_key_new, name="api-key-new"),
+    path(ENV + "api/keys/<str:key_id>/revoke/", api.api_key_delete, name="api-key-revoke"),
+    path(ENV + "api/reference/", api.api_reference, name="api-reference"),
     path(ENV + "apps/", apps.app_list, name="apps"),
     path(ENV + "apps/sync/", apps.app_sync_new, name="app-sync-new"),
     path(ENV + "apps/<str:app_id>/", apps.app_detail, name="app-detail"),
@@ -69,6 +75,20 @@ urlpatterns = [
     path(ENV + "syncs/<str:sync_id>/", apps.sync_detail, name="sync-detail"),
     path(ENV + "functions/", functions.function_list, name="functions"),
     path(ENV + "functions/<str:function_id>/", functions.function_detail, name="function-detail"),
+    path(ENV + "functions/<str:function_id>/flow/", flow.function_flow, name="function-flow"),
+    path(
+        ENV + "functions/<str:function_id>/pause/", flow.function_pause_view, name="function-pause"
+    ),
+    path(
+        ENV + "functions/<str:function_id>/resume/",
+        flow.function_resume_view,
+        name="function-resume",
+    ),
+    path(
+        ENV + "functions/<str:function_id>/replay-skipped/",
+        flow.skipped_replay_view,
+        name="function-replay-skipped",
+    ),
     path(ENV + "events/", events.event_list, name="events"),
     # Before the detail route, whose <str:event_id> would match these words.
     path(ENV + "events/send/", events.event_send, name="event-send"),

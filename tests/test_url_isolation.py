@@ -50,8 +50,10 @@ def walk(resolver, prefix=""):
             yield prefix + str(entry.pattern), entry
 
 
-# Machine endpoints authenticate by key, not session; tests/test_api_isolation.py covers them.
-MACHINE_PREFIXES = ("admin/", "e/", "fn/", "v0/", "v1/")
+# Machine endpoints authenticate by key, not session; tests/test_api_isolation.py and tests/api/
+# cover them. Operator endpoints (metrics, health) hold no tenant's objects:
+# tests/test_observability_endpoints.py.
+MACHINE_PREFIXES = ("admin/", "e/", "fn/", "v0/", "v1/", "metrics", "health/")
 
 
 def dashboard_patterns():

@@ -15,7 +15,7 @@ from controlplane.events.validation import EventRejected, ensure_accepting, read
 from controlplane.keys.filters import address_allowed, event_name_allowed
 from controlplane.keys.models import EventKey
 from controlplane.keys.selectors import event_key_for_secret
-from controlplane.keys.services import event_key_touch
+from controlplane.keys.services import key_touch
 from controlplane.tenancy.models import Environment
 from controlplane.tenancy.selectors import dev_mode_environment, environment_in_organization
 
@@ -42,7 +42,7 @@ def event_api(request, event_key: str):
         id_seed=request.headers.get("X-Inngest-Event-Id-Seed"),
     )
     if key is not None:
-        event_key_touch(key)
+        key_touch(key)
     return JsonResponse({"ids": [item.event.public_id for item in ingested], "status": 200})
 
 

@@ -2,11 +2,14 @@
 
 from django.urls import path
 
-from controlplane.api import events, register, v0, v1_runs
+from controlplane.api import events, register, v0, v1_events, v1_functions, v1_openapi, v1_runs
 
 urlpatterns = [
     path("e/<str:event_key>", events.event_api, name="event-api"),
     path("fn/register", register.register, name="fn-register"),
     *v0.urlpatterns,
+    *v1_events.urlpatterns,
     *v1_runs.urlpatterns,
+    *v1_functions.urlpatterns,
+    *v1_openapi.urlpatterns,
 ]

@@ -1,15 +1,21 @@
 """The REST API's run endpoints, in Inngest's v1 shapes: `{"data": ...}`."""
 
-from django.http import JsonResponse
 from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
 
-from controlplane.api.auth import environment_from_bearer
-from controlplane.api.responses import error_response
+from controlplane.api.v1_base import (
+    PAGE_PARAMS,
+    ApiError,
+    iso,
+    item_response,
+    list_response,
+    page_limit,
+    v1_endpoint,
+)
+from controlplane.api.v1_events import event_or_error
 from controlplane.engine.actions import run_cancel_by
-from controlplane.events.models import Event
-from controlplane.runs.models import Run, RunStatus
-from controlplane.runs.selectors import run_in_environment, runs_of_event
+from controlplane.ids import is_ulid
+from controlplane.runs.models import Run, RunHistory, RunStatus, Step, StepStatus
+from controlplane.runs.selectors import run_in_environment, runs_of_event, step_attempts, steps_page
 
 # Inngest's REST API speaks four run statuses; sleeping and waiting runs are running.
 _STATUS = {
@@ -17,6 +23,7 @@ _STATUS = {
     RunStatus.FAILED: "Failed",
     RunStatus.CANCELLED: "Cancelled",
 }
+_ATTEMPT_STATUS = {"step_completed": "completed", "step_failed": "failed"}
 
 
 def run_json(run: Run) -> dict:
@@ -31,46 +38,80 @@ def run_json(run: Run) -> dict:
     }
 
 
-def _environment(request):
-    environment = environment_from_bearer(request)
-    if environment is None:
-        return None, error_response(
-            "Unauthorized: send a signing key as `Authorization: Bearer ...`.", 401
-        )
-    return environment, None
+def _attempt_json(row: RunHistory) -> dict:
+    return {
+        "attempt": row.attempt,
+        "status": _ATTEMPT_STATUS.get(row.kind, "errored"),
+        "error": row.data.get("error"),
+        "at": iso(row.created_at),
+    }
 
 
-def event_runs(request, event_id):
-    if request.method != "GET":
-        return error_response("Method not allowed.", 405)
-    environment, error = _environment(request)
-    if error:
-        return error
-    event = Event.objects.filter(environment=environment, public_id=event_id).first()
-    if event is None:
-        return error_response("Event not found.", 404)
-    return JsonResponse(
-        {"data": [run_json(run) for run in runs_of_event(environment=environment, event=event)]}
-    )
+def step_json(step: Step, attempts: list[RunHistory]) -> dict:
+    """One step: the SDK's hashed id, the user's name, and its result or error once it has one."""
+    failed = step.status == StepStatus.FAILED
+    return {
+        "step_id": step.step_id,
+        "name": step.name,
+        "kind": step.kind,
+        "status": step.get_status_display(),
+        "attempts": [_attempt_json(row) for row in attempts],
+        "output": _output(step),
+        "error": step.memo.get("error") if failed and isinstance(step.memo, dict) else None,
+        "started_at": iso(step.started_at),
+        "ended_at": iso(step.ended_at),
+    }
 
 
-@csrf_exempt
-def run_detail(request, run_id):
-    if request.method not in ("GET", "DELETE"):
-        return error_response("Method not allowed.", 405)
-    environment, error = _environment(request)
-    if error:
-        return error
-    run = run_in_environment(environment=environment, public_id=run_id)
+def _output(step: Step):
+    if step.status != StepStatus.COMPLETED:
+        return None
+    if isinstance(step.memo, dict) and "data" in step.memo:
+        return step.memo["data"]
+    return step.memo  # a legacy `Step` op memoizes the value itself; a sleep, null
+
+
+def _run_or_error(request, run_id: str) -> Run:
+    if not is_ulid(run_id):
+        raise ApiError("The run id must be a ULID.")
+    run = run_in_environment(environment=request.environment, public_id=run_id.upper())
     if run is None:
-        return error_response("Run not found.", 404)
+        raise ApiError("Run not found.", 404)
+    return run
+
+
+@v1_endpoint(GET=False)
+def event_runs(request, event_id):
+    """Every run the event started (one per function it triggered: a short, bounded list)."""
+    event = event_or_error(request, event_id)
+    runs = runs_of_event(environment=request.environment, event=event)
+    return list_response([run_json(run) for run in runs], cursor=None)
+
+
+@v1_endpoint(GET=False, DELETE=True)
+def run_detail(request, run_id):
+    run = _run_or_error(request, run_id)
     if request.method == "DELETE":
-        run_cancel_by(run=run, reason="Cancelled through the API.")
+        run_cancel_by(run=run, reason=f"Cancelled through the API ({request.principal.label}).")
         run.refresh_from_db()
-    return JsonResponse({"data": run_json(run)})
+    return item_response(run_json(run))
+
+
+@v1_endpoint(GET=False, query=PAGE_PARAMS)
+def run_steps(request, run_id):
+    """The run's step history in the order the steps first appeared, with every attempt."""
+    run = _run_or_error(request, run_id)
+    cursor = request.GET.get("cursor") or None
+    page = steps_page(run=run, after=cursor, limit=page_limit(request))
+    if page is None:
+        raise ApiError("`cursor` names no step of this run.")
+    attempts = step_attempts(run=run, step_ids=[s.step_id for s in page.steps])
+    steps = [step_json(s, attempts.get(s.step_id, [])) for s in page.steps]
+    return list_response(steps, cursor=page.next_after)
 
 
 urlpatterns = [
     path("v1/events/<str:event_id>/runs", event_runs, name="v1-event-runs"),
     path("v1/runs/<str:run_id>", run_detail, name="v1-run"),
+    path("v1/runs/<str:run_id>/steps", run_steps, name="v1-run-steps"),
 ]

@@ -17,7 +17,7 @@ def run_cancel_by(*, run: Run, actor=None, reason: str = "") -> bool:
     who = actor.email if actor is not None else "the API"
     with transaction.atomic():
         run = (
-            Run.objects.select_for_update()
+            Run.objects.select_for_update(of=("self",))
             .select_related("function", "environment", "event")
             .get(pk=run.pk)
         )

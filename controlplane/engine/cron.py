@@ -9,9 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from controlplane.engine.create import run_create
+from controlplane.engine.effects import Effects
+from controlplane.engine.settle import settle
 from controlplane.events.models import EventSource
 from controlplane.events.services import events_ingest
+from controlplane.flow.admission import admit
 from controlplane.registry.models import Function
 
 FIRE_CRON_TASK = "controlplane.engine.tasks.fire_cron"
@@ -40,7 +42,9 @@ def fire_cron(*, function: str, cron: str, at: datetime | None = None) -> bool:
         )
         if not ingested.created:
             return False
-        run_create(function=target, events=[ingested.event])
+        fx = Effects()
+        admit(target, ingested.event, fx=fx)  # paused, rate-limited, ... like any trigger
+        settle(fx)
     return True
 
 

@@ -8,15 +8,18 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from controlplane.engine.backends import backend
 from controlplane.engine.client import CallOutcome, call_app, step_url
 from controlplane.engine.effects import Effects
 from controlplane.engine.jobs import job_schedule
 from controlplane.engine.ops import apply_outcome
 from controlplane.engine.protocol import parse_duration, parse_time, request_body
 from controlplane.engine.settle import settle
-from controlplane.engine.steps import step_resolve_pending
+from controlplane.engine.steps import run_state_save, step_resolve_pending
 from controlplane.engine.terminate import run_cancel
-from controlplane.keys.selectors import active_signing_key, verification_signing_keys
+from controlplane.keys.selectors import signing_keys_in_clear
+from controlplane.observability.hooks import run_started_observed, sdk_call_observed
+from controlplane.observability.logging import log_bind
 from controlplane.runs.history import history_append
 from controlplane.runs.models import HistoryKind, Job, JobKind, Run, Step, Wait
 from controlplane.runs.selectors import memoized_steps
@@ -33,39 +36,54 @@ def execute_job(job: Job, *, owner: str) -> None:
         _in_run_transaction(job, owner, _finish_timeout)
 
 
-def _in_run_transaction(job: Job, owner: str, apply) -> None:
+_RELATED = ("function__app", "environment", "event")
+
+
+def _in_run_transaction(job: Job, owner: str, apply, loaded: Run | None = None) -> None:
     """Lock the run, make sure the job is still ours (a lost lease means another worker has it),
-    delete it, apply the change, emit what follows."""
+    delete it, apply the change, emit what follows. With `loaded` (the run as read before a
+    call), the lock re-reads only the run's own row."""
     with transaction.atomic():
-        run = (
-            Run.objects.select_for_update()
-            .select_related("function__app", "environment", "event")
-            .get(pk=job.run_id)
-        )
+        locked = Run.objects.select_for_update(of=("self",))
+        if loaded is None:
+            run = locked.select_related(*_RELATED).get(pk=job.run_id)
+        else:
+            run = locked.get(pk=job.run_id)
+            run.function, run.environment, run.event = (
+                loaded.function,
+                loaded.environment,
+                loaded.event,
+            )
+        log_bind(run_id=run.public_id)
         deleted, _ = Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
         if not deleted:
             return
+        if queues := [key for key in (job.ck1, job.ck2) if key]:
+            # The call's concurrency slots are free now: the next call in line may go.
+            transaction.on_commit(lambda: backend().slots_freed(queues))
         fx = Effects()
         apply(run, job, fx)
+        if not run.is_finished:
+            run_state_save(run)
         settle(fx)
 
 
 def _call(job: Job, owner: str) -> None:
-    run = Run.objects.select_related("function__app", "environment", "event").get(pk=job.run_id)
+    run = Run.objects.select_related(*_RELATED).get(pk=job.run_id)
+    log_bind(run_id=run.public_id)
     if run.is_finished:
         Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
         return
-    if (
-        (start_by := job.payload.get("start_by"))
-        and run.started_at is None
-        and parse_time(start_by) < timezone.now()
-    ):
-        _in_run_transaction(job, owner, _start_timeout)
+    start_by = job.payload.get("start_by")
+    if start_by and run.started_at is None and parse_time(start_by) < timezone.now():
+        _in_run_transaction(job, owner, _start_timeout, loaded=run)
         return
     started = timezone.now()
     outcome = _call_app(run, job)
+    ended = timezone.now()
 
     def apply(run: Run, job: Job, fx: Effects) -> None:
+        sdk_call_observed(run=run, job=job, started=started, ended=ended, outcome=outcome)
         if run.is_finished:
             history_append(run, HistoryKind.DISCARDED, step_id=job.step_id, attempt=job.attempt)
             return
@@ -73,13 +91,19 @@ def _call(job: Job, owner: str) -> None:
             _mark_started(run, started)
         apply_outcome(run, job, outcome, fx=fx)
 
-    _in_run_transaction(job, owner, apply)
+    _in_run_transaction(job, owner, apply, loaded=run)
 
 
 def _call_app(run: Run, job: Job) -> CallOutcome:
     environment, function = run.environment, run.function
     steps, stack = memoized_steps(run)
-    events = [e.as_sdk_payload() for e in run.events.order_by("id")]
+    # Only a batch has more than its triggering event: spare the query otherwise.
+    batch = function.config.get("batchEvents")
+    events = (
+        [e.as_sdk_payload() for e in run.events.order_by("id")]
+        if batch
+        else [run.event.as_sdk_payload()]
+    )
     fields = dict(
         run_id=run.public_id,
         events=events,
@@ -95,21 +119,21 @@ def _call_app(run: Run, job: Job) -> CallOutcome:
     if len(json.dumps(body)) > settings.MAX_REQUEST_BYTES:
         # Too big to send: the SDK fetches events and steps from /v0/runs/{id}/... (4.7).
         body = request_body(**fields, use_api=True)
-    signing_key = None if environment.is_dev_mode else active_signing_key(environment)
+    active, accepted = signing_keys_in_clear(environment)
     return call_app(
         url=step_url(function.step_url, job.step_id),
         body=body,
-        signing_key=signing_key,
-        verification_keys=verification_signing_keys(environment),
+        signing_key=None if environment.is_dev_mode else active,
+        verification_keys=accepted,
         version=run.sdk_version,
         run_id=run.public_id,
     )
 
 
 def _mark_started(run: Run, at) -> None:
-    run.started_at = at
-    run.save(update_fields=["started_at"])
+    run.started_at = at  # saved with the outcome's other run changes
     history_append(run, HistoryKind.STARTED)
+    run_started_observed(run)
     if finish := (run.function.config.get("timeouts") or {}).get("finish"):
         job_schedule(run, JobKind.FINISH_TIMEOUT, at=at + parse_duration(finish))
 

@@ -4,15 +4,19 @@ Claims use `SELECT ... FOR UPDATE SKIP LOCKED` where the database has it (Postgr
 the IMMEDIATE transaction serializes claimers instead.
 """
 
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Min, Q
+from django.db import connection, transaction
+from django.db.models import F, Min, Q, Window
+from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
 
 from controlplane.engine.backends import backend
-from controlplane.runs.models import Job, Run
+from controlplane.runs.models import Job, JobKind, Run
+
+CLAIM_LOCK = 0x434C4149  # "CLAI": the advisory lock claims take on PostgreSQL
 
 
 def job_schedule(
@@ -24,7 +28,14 @@ def job_schedule(
     at: datetime | None = None,
     payload=None,
 ) -> Job:
-    """Queue a job for the run; the backend hears of it once the transaction commits."""
+    """Queue a job for the run; the backend hears of it once the transaction commits.
+
+    Calls carry the run's concurrency queues; every job sorts by its time moved by the run's
+    priority (seconds), so a high-priority run's work goes ahead of work due at the same time.
+    """
+    at = at or timezone.now()
+    queues = run.concurrency if kind == JobKind.CALL else []
+    (ck1, ck1_limit), (ck2, ck2_limit) = (list(queues) + [("", 0), ("", 0)])[:2]
     job = Job.objects.create(
         run=run,
         environment_id=run.environment_id,
@@ -32,10 +43,23 @@ def job_schedule(
         step_id=step_id,
         attempt=attempt,
         payload=payload or {},
-        available_at=at or timezone.now(),
+        available_at=at,
+        sort_at=at - timedelta(seconds=run.priority),
+        ck1=ck1,
+        ck1_limit=ck1_limit,
+        ck2=ck2,
+        ck2_limit=ck2_limit,
     )
     transaction.on_commit(lambda: backend().jobs_created([(job.pk, job.available_at)]))
     return job
+
+
+def jobs_reschedule(run: Run, *, at: datetime) -> None:
+    """Move a run's unclaimed first call (a pending debounce or batch) to `at`."""
+    jobs = Job.objects.filter(run=run, kind=JobKind.CALL, lease_until__isnull=True)
+    moved = list(jobs.values_list("id", flat=True))
+    jobs.update(available_at=at, sort_at=at - timedelta(seconds=run.priority))
+    transaction.on_commit(lambda: backend().jobs_created([(job_id, at) for job_id in moved]))
 
 
 def _claimable(now: datetime):
@@ -46,29 +70,87 @@ def _lease(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
 
+def _claim_lock() -> None:
+    """Claims are decided one at a time, so two claimers never both take the last slot of a
+    concurrency queue (PostgreSQL; SQLite's IMMEDIATE transactions already serialize them)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
+
+
+def _in_flight(now: datetime) -> tuple[Counter, dict[str, int]]:
+    """App calls holding a slot of each concurrency queue (leased, unexpired call jobs), and
+    each queue's limit."""
+    counts, limits = Counter(), {}
+    leased = Job.objects.filter(kind=JobKind.CALL, lease_until__gte=now).exclude(ck1="")
+    for ck1, limit1, ck2, limit2 in leased.values_list("ck1", "ck1_limit", "ck2", "ck2_limit"):
+        for key, limit in ((ck1, limit1), (ck2, limit2)):
+            if key:
+                counts[key] += 1
+                limits[key] = min(limit, limits.get(key, limit))
+    return counts, limits
+
+
+def _fits(job: Job, counts: Counter) -> bool:
+    return (not job.ck1 or counts[job.ck1] < job.ck1_limit) and (
+        not job.ck2 or counts[job.ck2] < job.ck2_limit
+    )
+
+
+def _take(job: Job, counts: Counter) -> None:
+    for key in (job.ck1, job.ck2):
+        if key:
+            counts[key] += 1
+
+
 def jobs_claim_due(*, owner: str, limit: int) -> list[Job]:
-    """Lease up to `limit` due jobs, oldest first."""
+    """Lease up to `limit` due jobs that fit their concurrency limits.
+
+    Fair between tenants: each environment's due jobs are ranked by priority-adjusted time and
+    the claim takes the first of every environment, then the second, and so on, so one
+    environment's flood cannot starve another. Environments with the same rank go in random
+    order: a claim of one job (a Celery message) would otherwise always pick the environment
+    with the oldest backlog.
+    """
     now = timezone.now()
     with transaction.atomic():
-        ids = list(
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(_claimable(now))
-            .order_by("available_at", "id")
-            .values_list("id", flat=True)[:limit]
+        _claim_lock()
+        counts, limits = _in_flight(now)
+        full = [key for key, count in counts.items() if count >= limits[key]]
+        due = Job.objects.filter(_claimable(now))
+        if full:
+            due = due.exclude(ck1__in=full).exclude(ck2__in=full)
+        rank = Window(
+            RowNumber(), partition_by=[F("environment_id")], order_by=[F("sort_at"), F("id")]
         )
-        if not ids:
+        candidates = list(
+            due.annotate(rank=rank, shuffle=Random())
+            .filter(rank__lte=limit)
+            .order_by("rank", "shuffle")[: limit * 4]
+        )
+        chosen = []
+        for job in candidates:
+            if len(chosen) == limit:
+                break
+            if _fits(job, counts):
+                _take(job, counts)
+                chosen.append(job)
+        if not chosen:
             return []
-        Job.objects.filter(id__in=ids).update(lease_until=_lease(now), lease_owner=owner)
-    return list(Job.objects.filter(id__in=ids, lease_owner=owner).order_by("available_at", "id"))
+        lease = _lease(now)
+        Job.objects.filter(id__in=[job.pk for job in chosen]).update(
+            lease_until=lease, lease_owner=owner
+        )
+    for job in chosen:
+        job.lease_until, job.lease_owner = lease, owner
+    return chosen
 
 
-def job_claim(job_id: int, *, owner: str) -> Job | None:
-    """Lease one job by id if it is due and free (a Celery task names the job it is for)."""
+def jobs_waiting_for(queues: list[str], *, limit: int) -> list[tuple[int, datetime]]:
+    """Due, unclaimed calls queued behind these concurrency queues, first in line first."""
     now = timezone.now()
-    claimed = Job.objects.filter(_claimable(now), pk=job_id).update(
-        lease_until=_lease(now), lease_owner=owner
-    )
-    return Job.objects.filter(pk=job_id, lease_owner=owner).first() if claimed else None
+    waiting = Job.objects.filter(_claimable(now)).filter(Q(ck1__in=queues) | Q(ck2__in=queues))
+    return list(waiting.order_by("sort_at", "id").values_list("id", "available_at")[:limit])
 
 
 def leases_extend(job_ids: list[int], *, owner: str) -> None:

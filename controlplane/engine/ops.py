@@ -6,6 +6,7 @@ from controlplane.engine.backoff import retry_delay
 from controlplane.engine.client import CallOutcome
 from controlplane.engine.create import run_create
 from controlplane.engine.effects import Effects
+from controlplane.engine.invoke import invoked_event
 from controlplane.engine.jobs import job_schedule
 from controlplane.engine.protocol import DISCOVERY, Op, parse_duration, sleep_until
 from controlplane.engine.steps import discovery_schedule, step_memoize, step_pending
@@ -31,7 +32,6 @@ DEFAULT_WAIT_TIMEOUT = "365d"
 def apply_outcome(run: Run, job: Job, outcome: CallOutcome, *, fx: Effects) -> None:
     if outcome.sdk_version is not None and run.sdk_version == -1:
         run.sdk_version = outcome.sdk_version
-        run.save(update_fields=["sdk_version"])
     if outcome.kind == "done":
         Job.objects.filter(run=run).exclude(pk=job.pk).filter(kind=JobKind.CALL).delete()
         run_complete(run, outcome.output, fx=fx)
@@ -70,9 +70,8 @@ def _retry_or_fail(run: Run, job: Job, error: dict, *, retriable: bool, at, fx: 
 
 
 def _apply_ops(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:
-    if len(ops) > 1 and not run.disable_immediate_execution:
+    if len(ops) > 1:
         run.disable_immediate_execution = True
-        run.save(update_fields=["disable_immediate_execution"])
     # Waits go in place first, so an event sent by a step of the same batch can resolve them.
     ordered = sorted(ops, key=lambda op: op.op != "WaitForEvent")
     resolved_race = False
@@ -86,14 +85,15 @@ def _apply_ops(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:
 
 def _memoize(run: Run, job: Job, op: Op, memo, *, failed: bool = False) -> bool:
     kind = StepKind.SEND_EVENT if op.opts.get("type") == "step.sendEvent" else StepKind.RUN
-    if not step_memoize(run, op.id, memo, failed=failed, name=op.user_name, kind=kind):
+    step = step_memoize(run, op.id, memo, failed=failed, name=op.user_name, kind=kind)
+    if step is None:
         return False
     history_kind = HistoryKind.STEP_FAILED if failed else HistoryKind.STEP_COMPLETED
     data = {"error": memo["error"]} if failed else {"output": memo}
     history_append(
         run, history_kind, step_id=op.id, step_name=op.user_name, attempt=job.attempt, **data
     )
-    return run.steps.filter(step_id=op.id, race=True).exists()
+    return step.race
 
 
 def _step_run(run, job, op, fx):
@@ -218,19 +218,15 @@ def _invoke(run, job, op, fx):
     ):
         return False
     payload = op.opts.get("payload") or {}
-    data = {
-        **(payload.get("data") or {}),
-        "_inngest": {
-            "fn_id": target_slug,
-            "correlation_id": f"{run.public_id}.{op.id}",
-            "source_app_id": run.function.app.app_id,
-            "source_fn_id": run.function.slug,
-            "source_fn_v": run.function_version,
-        },
-    }
-    event = {"name": "inngest/function.invoked", "data": data}
-    if payload.get("v"):
-        event["v"] = payload["v"]
+    event = invoked_event(
+        function_slug=target_slug,
+        data=payload.get("data") or {},
+        v=payload.get("v"),
+        correlation_id=f"{run.public_id}.{op.id}",
+        source_app_id=run.function.app.app_id,
+        source_fn_id=run.function.slug,
+        source_fn_v=run.function_version,
+    )
     [ingested] = events_ingest(
         environment=run.environment, payloads=[event], source=EventSource.INTERNAL
     )

@@ -8,6 +8,7 @@ from controlplane.engine.effects import Effects
 from controlplane.engine.reactions import react
 from controlplane.events.models import EventSource
 from controlplane.events.services import events_ingest
+from controlplane.observability.hooks import events_received
 
 
 def settle(fx: Effects) -> None:
@@ -40,4 +41,5 @@ def events_accept(*, environment, payloads: list[dict], source: str, event_key=N
         fx = Effects()
         react([i.event for i in ingested if i.created], fx=fx)
         settle(fx)
+    events_received(source=source, count=sum(i.created for i in ingested))
     return ingested

@@ -1,6 +1,9 @@
-"""Memoizing step results and deciding when to call the app again. Callers hold the run lock."""
+"""Memoizing step results and deciding when to call the app again.
 
-from django.db.models import Max
+Callers hold the run lock and save the run's state fields once at the end of their transaction
+(`run_state_save`): these functions change the run in memory only.
+"""
+
 from django.utils import timezone
 
 from controlplane.engine.jobs import job_schedule
@@ -8,6 +11,7 @@ from controlplane.engine.protocol import DISCOVERY
 from controlplane.runs.history import history_append
 from controlplane.runs.models import (
     PENDING_STEP_STATUSES,
+    STATE_FIELDS,
     Job,
     JobKind,
     Run,
@@ -38,16 +42,17 @@ def step_memoize(
     name: str = "",
     kind: str | None = None,
     **details,
-) -> bool:
+) -> Step | None:
     """Store the value the SDK will replay for this step, exactly once.
 
-    Returns False (and changes nothing) if the step already has a result: a duplicate or late
-    completion.
+    Returns None (and changes nothing) if the step already has a result: a duplicate or late
+    completion. Else the step.
     """
     step = Step.objects.filter(run=run, step_id=step_id).first()
     if step is not None and step.has_memo:
-        return False
-    seq = (Step.objects.filter(run=run, has_memo=True).aggregate(m=Max("memo_seq"))["m"] or 0) + 1
+        return None
+    run.memo_count += 1
+    seq = run.memo_count
     fields = {
         "memo": memo,
         "has_memo": True,
@@ -56,21 +61,21 @@ def step_memoize(
         "ended_at": timezone.now(),
     }
     if step is None:
-        Step.objects.create(
+        return Step.objects.create(
             run=run, step_id=step_id, name=name, kind=kind or "run", details=details, **fields
         )
-    else:
-        for key, value in fields.items():
-            setattr(step, key, value)
-        if kind:
-            step.kind = kind
-        step.details = {**step.details, **details}
-        step.save()
-    return True
+    for key, value in fields.items():
+        setattr(step, key, value)
+    if kind:
+        step.kind = kind
+    step.details = {**step.details, **details}
+    step.save()
+    return step
 
 
-def step_race(run: Run, step_id: str) -> bool:
-    return Step.objects.filter(run=run, step_id=step_id, race=True).exists()
+def run_state_save(run: Run) -> None:
+    """Write the run's state fields the engine changed in memory during this transaction."""
+    run.save(update_fields=STATE_FIELDS)
 
 
 def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
@@ -96,7 +101,6 @@ def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
     if run.sdk_version >= 2 and run.disable_immediate_execution and not pending:
         run.disable_immediate_execution = False
     run.status = RunStatus.RUNNING
-    run.save(update_fields=["status", "disable_immediate_execution"])
     job_schedule(run, JobKind.CALL, step_id=DISCOVERY)
 
 
@@ -113,9 +117,7 @@ def run_status_for_pending(run: Run) -> None:
         status = RunStatus.SLEEPING
     else:
         status = RunStatus.WAITING
-    if run.status != status:
-        run.status = status
-        run.save(update_fields=["status"])
+    run.status = status
 
 
 def step_resolve_pending(

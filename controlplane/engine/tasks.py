@@ -1,4 +1,4 @@
-"""Celery tasks. They take ids and call one function each."""
+"""Celery tasks. They take ids (or nothing) and call one function each."""
 
 import logging
 import threading
@@ -8,12 +8,12 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from controlplane.engine.cron import FIRE_CRON_TASK
 from controlplane.engine.cron import fire_cron as fire_cron_service
-from controlplane.engine.jobs import job_claim
+from controlplane.engine.jobs import jobs_claim_due
 from controlplane.engine.worker import run_claimed, worker_name
 from controlplane.runs.models import Job
 
@@ -29,22 +29,23 @@ def _owner() -> str:
 
 
 def publish(jobs: list[tuple[int, datetime]]) -> None:
-    """Send each job to the broker, due at its `available_at`. Clears expired leases, so the
-    sweeper does not send the same job again every second."""
+    """Send one message per job, due at its `available_at`. A message does not name its job:
+    the worker that gets it claims the best due job, so priority, fairness and concurrency are
+    decided in the database, not by the broker's order."""
     if not jobs:
         return
-    Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(
-        published_at=timezone.now(), lease_until=None
-    )
+    Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(published_at=timezone.now())
     now = timezone.now()
-    for job_id, available_at in jobs:
-        execute.apply_async(args=[job_id], eta=available_at if available_at > now else None)
+    for _job_id, available_at in jobs:
+        execute_next.apply_async(
+            eta=available_at if available_at > now else None,
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+        )
 
 
-@shared_task(name="controlplane.engine.tasks.execute", ignore_result=True)
-def execute(job_id: int) -> None:
-    job = job_claim(job_id, owner=_owner())
-    if job is not None:
+@shared_task(name="controlplane.engine.tasks.execute_next", ignore_result=True)
+def execute_next() -> None:
+    for job in jobs_claim_due(owner=_owner(), limit=1):
         run_claimed(job, owner=_owner())
 
 
@@ -53,7 +54,10 @@ def sweep() -> int:
     a crash between commit and publish), or whose message may be lost (published long ago)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_REPUBLISH_SECONDS)
-    lost_worker = Q(lease_until__lt=now)
+    # Sent again once after its lease expired (not every second while it stays expired).
+    lost_worker = Q(lease_until__lt=now) & (
+        Q(published_at__isnull=True) | Q(published_at__lt=F("lease_until"))
+    )
     lost_message = Q(lease_until__isnull=True) & (
         Q(published_at__isnull=True) | Q(published_at__lt=stale)
     )

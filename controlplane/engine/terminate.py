@@ -6,9 +6,19 @@ Callers hold the run's lock. Internal events go onto `fx` and are emitted by `se
 from django.utils import timezone
 
 from controlplane.engine.effects import Effects
-from controlplane.engine.steps import step_resolve_pending
+from controlplane.engine.steps import run_state_save, step_resolve_pending
+from controlplane.observability.hooks import run_finished_observed
 from controlplane.runs.history import history_append
-from controlplane.runs.models import HistoryKind, Job, Run, RunStatus, Step, StepStatus, Wait
+from controlplane.runs.models import (
+    STATE_FIELDS,
+    HistoryKind,
+    Job,
+    Run,
+    RunStatus,
+    Step,
+    StepStatus,
+    Wait,
+)
 
 
 def run_complete(run: Run, output, *, fx: Effects) -> None:
@@ -35,7 +45,7 @@ def run_cancel(run: Run, *, fx: Effects, actor=None, reason: str) -> bool:
 def _finish(run: Run, status: str, *, fx: Effects, output=None, error=None, **history) -> None:
     now = timezone.now()
     run.status, run.output, run.error, run.ended_at = status, output, error, now
-    run.save(update_fields=["status", "output", "error", "ended_at", "cancelled_by"])
+    run.save(update_fields=["output", "error", "ended_at", "cancelled_by", *STATE_FIELDS])
     Job.objects.filter(run=run).delete()
     Wait.objects.filter(run=run, resolved_at__isnull=True).update(resolved_at=now)
     kind = {RunStatus.COMPLETED: HistoryKind.COMPLETED, RunStatus.FAILED: HistoryKind.FAILED}.get(
@@ -48,6 +58,7 @@ def _finish(run: Run, status: str, *, fx: Effects, output=None, error=None, **hi
         **history,
     )
     _emit_finished(run, status, output, error, fx)
+    run_finished_observed(run)
     if run.parent_id:
         _resolve_parent(run, status, output, error)
 
@@ -97,3 +108,4 @@ def _resolve_parent(run: Run, status: str, output, error) -> None:
         failed=failed,
         child_run=run.public_id,
     )
+    run_state_save(parent)

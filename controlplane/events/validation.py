@@ -127,7 +127,13 @@ def _normalize(item, index: int, now_ms: int) -> dict:
     return event
 
 
-def _check_storable(event: dict, index: int) -> None:
+def ensure_storable(payload: dict) -> None:
+    """Refuse a payload the database cannot store (NUL, lone surrogates, infinities) or that is
+    larger than an event may be, with EventRejected: for payloads that do not come as events."""
+    _check_storable(payload, None)
+
+
+def _check_storable(event: dict, index: int | None) -> None:
     try:
         text = json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         size = len(text.encode())

@@ -77,3 +77,34 @@ class SigningKey(models.Model):
 
     def __str__(self):
         return f"{self.display_prefix}… ({self.state})"
+
+
+class ApiAccess(models.TextChoices):
+    READ = "read", "Read only"
+    READ_WRITE = "read_write", "Read and write"
+
+
+class ApiKey(models.Model):
+    """A credential for the REST API (/v1), scoped to one environment. Stored as a SHA-256 hash;
+    revoked keys stay, so the audit log and "last used" still name them."""
+
+    public_id = public_id_field()
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)  # "cpk_" and the first characters of the secret
+    key_hash = models.CharField(max_length=64, unique=True)
+    access = models.CharField(max_length=10, choices=ApiAccess.choices)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def can_write(self) -> bool:
+        return self.access == ApiAccess.READ_WRITE

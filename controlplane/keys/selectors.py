@@ -4,7 +4,7 @@ import hashlib
 import hmac
 
 from controlplane.keys import crypto
-from controlplane.keys.models import EventKey, SigningKey, SigningKeyState
+from controlplane.keys.models import ApiKey, EventKey, SigningKey, SigningKeyState
 from controlplane.keys.signatures import bearer_candidates
 from controlplane.tenancy.models import Environment
 from controlplane.tokens import token_hash
@@ -57,6 +57,14 @@ def active_signing_key(environment: Environment) -> str:
     return crypto.decrypt(signing_key.encrypted_key)
 
 
+def signing_keys_in_clear(environment: Environment) -> tuple[str, list[str]]:
+    """The active key and every key an app may sign with (active first), in one query."""
+    keys = [(k.state, crypto.decrypt(k.encrypted_key)) for k in signing_keys_of(environment)]
+    return next(key for state, key in keys if state == SigningKeyState.ACTIVE), [
+        key for _, key in keys
+    ]
+
+
 def verification_signing_keys(environment: Environment) -> list[str]:
     """Keys an app of this environment may legitimately sign with, active first."""
     return [crypto.decrypt(k.encrypted_key) for k in signing_keys_of(environment)]
@@ -79,3 +87,30 @@ def environment_for_bearer(token: str) -> Environment | None:
         .first()
     )
     return signing_key.environment if signing_key else None
+
+
+def api_keys_of(environment: Environment) -> list[ApiKey]:
+    """Live keys first (newest first), then revoked ones."""
+    return list(
+        environment.api_keys.order_by("revoked_at", "-created_at").select_related("created_by")
+    )
+
+
+def api_key_in_environment(*, environment: Environment, public_id: str) -> ApiKey | None:
+    return (
+        environment.api_keys.filter(public_id=public_id)
+        .select_related("environment__organization")
+        .first()
+    )
+
+
+def api_key_for_secret(secret: str) -> ApiKey | None:
+    """The key this secret belongs to, revoked or expired ones included (the caller says why it
+    refuses them), found by its hash."""
+    digest = token_hash(secret)
+    api_key = (
+        ApiKey.objects.filter(key_hash=digest).select_related("environment__organization").first()
+    )
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
+        return None
+    return api_key

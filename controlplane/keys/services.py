@@ -10,11 +10,18 @@ from django.utils import timezone
 
 from controlplane.keys import crypto
 from controlplane.keys.filters import parse_event_names, parse_networks
-from controlplane.keys.models import EventKey, FilterMode, SigningKey, SigningKeyState
+from controlplane.keys.models import (
+    ApiAccess,
+    ApiKey,
+    EventKey,
+    FilterMode,
+    SigningKey,
+    SigningKeyState,
+)
 from controlplane.keys.signatures import bearer_hash
 from controlplane.tenancy.audit import audit_record
 from controlplane.tenancy.models import Environment, EnvironmentKind
-from controlplane.tokens import token_hash
+from controlplane.tokens import new_token, token_hash
 
 # last_used_at is advisory: write it at most this often per key, not on every event.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -144,12 +151,59 @@ def event_key_update(
         )
 
 
-def event_key_touch(event_key: EventKey) -> None:
-    """Record use, at most once per LAST_USED_RESOLUTION (no audit: this is not an action)."""
+def key_touch(key: EventKey | ApiKey) -> None:
+    """Record a key's use, at most once per LAST_USED_RESOLUTION (no audit: not an action)."""
     now = timezone.now()
-    if event_key.last_used_at is None or now - event_key.last_used_at >= LAST_USED_RESOLUTION:
-        EventKey.objects.filter(pk=event_key.pk).update(last_used_at=now)
-        event_key.last_used_at = now
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        type(key).objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+# API keys look like "cpk_<43 urlsafe characters>": the prefix tells them from signing keys.
+API_KEY_PREFIX = "cpk_"
+
+
+@transaction.atomic
+def api_key_create(
+    *, environment: Environment, actor, name: str, access: str, expires_at=None
+) -> tuple[ApiKey, str]:
+    """A new REST API key. Returns it and the secret, which is shown once and stored hashed.
+
+    Side effects: the key row, an audit entry.
+    """
+    if access not in ApiAccess.values:
+        raise ValidationError({"access": "Choose read only or read and write."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "Choose a time in the future."})
+    secret = API_KEY_PREFIX + new_token()
+    api_key = ApiKey.objects.create(
+        environment=environment,
+        name=_clean_name(name),
+        prefix=secret[:12],
+        key_hash=token_hash(secret),
+        access=access,
+        expires_at=expires_at,
+        created_by=actor,
+    )
+    _audit(
+        api_key,
+        actor,
+        "api_key.created",
+        {"access": access, "expires_at": expires_at.isoformat() if expires_at else None},
+    )
+    return api_key, secret
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor) -> None:
+    """Revoke for good: the key answers 401 from now on. Side effects: the row, an audit entry."""
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if not revoked:
+        raise ValidationError("This key was already revoked.")
+    api_key.refresh_from_db(fields=["revoked_at"])
+    _audit(api_key, actor, "api_key.revoked")
 
 
 def _new_signing_key(environment: Environment, state: str) -> tuple[SigningKey, str]:

@@ -77,3 +77,20 @@ def event_triggers_for(*, environment: Environment, event_name: str) -> list[Fun
             function__app__archived_at__isnull=True,
         ).select_related("function__app")
     )
+
+
+def app_by_app_id(*, environment: Environment, app_id: str) -> App | None:
+    """An app by the id it registers with (the SDK's `appName`), as Inngest's REST API names it."""
+    return environment.apps.filter(app_id=app_id).first()
+
+
+def functions_page(*, app: App, after: str | None, limit: int) -> tuple[list[Function], str | None]:
+    """The app's live functions, oldest first (by public id), keyset-paginated: `after` is the
+    last function of the previous page. Returns the page and the `after` of the next one."""
+    functions = app.functions.filter(removed_at__isnull=True)
+    if after:
+        functions = functions.filter(public_id__gt=after)
+    rows = list(_with_triggers(functions).order_by("public_id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].public_id if more else None

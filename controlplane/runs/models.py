@@ -24,6 +24,8 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# What the engine changes on a run while it runs; saved once per transaction.
+STATE_FIELDS = ["status", "started_at", "sdk_version", "disable_immediate_execution", "memo_count"]
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SLEEPING, RunStatus.WAITING)
 FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -52,10 +54,14 @@ class Run(models.Model):
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
+    # Flow control, evaluated once from the triggering event (controlplane/flow/keys.py).
+    priority = models.SmallIntegerField(default=0)  # seconds ahead (+) or behind (-) in its queue
+    concurrency = models.JSONField(default=list, blank=True)  # [[queue key, limit], ...]
+    singleton_key = models.CharField(max_length=40, blank=True)
+    memo_count = models.PositiveIntegerField(default=0)  # steps memoized so far: the next one's seq
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    finish_deadline = models.DateTimeField(null=True, blank=True)  # timeouts.finish
 
     class Meta:
         indexes = [
@@ -63,6 +69,12 @@ class Run(models.Model):
             models.Index(fields=["function", "-queued_at", "-id"], name="run_function_recent"),
             models.Index(
                 fields=["environment", "status", "-queued_at"], name="run_env_status_recent"
+            ),
+            models.Index(
+                fields=["function", "singleton_key"],
+                name="run_singleton_active",
+                condition=~Q(singleton_key="")
+                & Q(status__in=["queued", "running", "sleeping", "waiting"]),
             ),
         ]
 
@@ -186,21 +198,31 @@ class Job(models.Model):
     attempt = models.PositiveSmallIntegerField(default=0)
     payload = models.JSONField(default=dict, blank=True)
     available_at = models.DateTimeField()
+    # Claim order: available_at moved by the run's priority (controlplane/flow).
+    sort_at = models.DateTimeField()
+    # Concurrency queues an app call of this job takes a slot in (calls only; up to two limits).
+    ck1 = models.CharField(max_length=80, blank=True)
+    ck1_limit = models.PositiveIntegerField(default=0)
+    ck2 = models.CharField(max_length=80, blank=True)
+    ck2_limit = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True)
-    published_at = models.DateTimeField(
-        null=True, blank=True
-    )  # Celery backend: last sent to the broker
+    # Celery backend: when the job was last sent to the broker.
+    published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [
             models.Index(
-                fields=["available_at"], name="job_due", condition=Q(lease_until__isnull=True)
+                fields=["environment", "sort_at", "id"],
+                name="job_due",
+                condition=Q(lease_until__isnull=True),
             ),
             models.Index(
                 fields=["lease_until"], name="job_leased", condition=Q(lease_until__isnull=False)
             ),
+            models.Index(fields=["ck1"], name="job_ck1", condition=~Q(ck1="")),
+            models.Index(fields=["ck2"], name="job_ck2", condition=~Q(ck2="")),
             models.Index(fields=["run", "kind", "step_id"], name="job_run_step"),
         ]
 

@@ -15,6 +15,7 @@ from controlplane.tenancy.services import (
     environment_rename,
     environment_set_archived,
 )
+from dashboard.charts import run_charts
 from dashboard.decorators import environment_view, organization_view
 from dashboard.forms import EnvironmentForm
 from dashboard.views.common import apply_errors, flash
@@ -26,7 +27,14 @@ def server_url(request) -> str:
 
 @environment_view()
 def environment_home(request):
-    return render(request, "dashboard/environment_home.html", {"server_url": server_url(request)})
+    charts = run_charts(
+        environment=request.environment, window_name=request.GET.get("range", "day")
+    )
+    return render(
+        request,
+        "dashboard/environment_home.html",
+        {"server_url": server_url(request), "run_charts": charts},
+    )
 
 
 @organization_view(min_role=Role.ADMIN)

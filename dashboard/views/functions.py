@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from controlplane.registry.cron import cron_next_times
 from controlplane.registry.selectors import function_in_environment, functions_of
+from dashboard.charts import run_charts
 from dashboard.decorators import environment_view
 
 # Flow control and the other settings a function may declare, in the order the page lists them.
@@ -43,5 +44,10 @@ def function_detail(request, function_id):
         "retries": function.max_attempts - 1,
         "retries_declared": "retries" in function.config["steps"]["step"],
         "declared": declared,
+        "run_charts": run_charts(
+            environment=request.environment,
+            function=function,
+            window_name=request.GET.get("range", "day"),
+        ),
     }
     return render(request, "dashboard/function_detail.html", context)

@@ -1,17 +1,28 @@
 """Engine tests run against real SDK apps, parametrized over both executor backends."""
 
+import os
+
 import pytest
 
 from controlplane.celery import app as celery_app
 from controlplane.engine.backends import backend
 from tests.engine.harness import EVENT_KEY, SIGNING_KEY, CeleryWorker, celery_broker_url
+from tests.live import free_port
+
+# The Celery worker serves its own Prometheus metrics here (tests/engine/test_observability.py).
+WORKER_METRICS_PORT = free_port()
+
+# A queue of this test session's own: other test sessions may share the Redis broker.
+QUEUE = f"engine-tests-{os.getpid()}"
 
 ENGINE_ENV = {
+    "CELERY_QUEUE": QUEUE,
     "RETRY_BACKOFF_SCALE": "0.01",
     "JOB_LEASE_SECONDS": "3",
     "JOB_REPUBLISH_SECONDS": "3",
     "ENGINE_POLL_SECONDS": "0.2",
     "MAX_REQUEST_BYTES": "65536",
+    "METRICS_WORKER_LISTEN": f"127.0.0.1:{WORKER_METRICS_PORT}",
 }
 
 
@@ -24,14 +35,15 @@ def _fast_engine(settings):
     settings.MAX_REQUEST_BYTES = 65536
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A worker of this test's own: one left running would claim the next test's jobs, whatever
+    its backend, and hold locks while the database is flushed between tests."""
     broker = celery_broker_url()
     if broker is None:
         pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
     celery_app.conf.broker_url = broker
-    with django_db_blocker.unblock():
-        worker = CeleryWorker(broker, ENGINE_ENV).start()
+    worker = CeleryWorker(broker, ENGINE_ENV).start()
     yield worker
     worker.stop()
 
@@ -40,6 +52,7 @@ def celery_worker(django_db_setup, django_db_blocker):
 def engine(request, settings, transactional_db):
     """The executor backend under test, running for the duration of one test."""
     settings.EXECUTOR_BACKEND = request.param
+    settings.CELERY_TASK_DEFAULT_QUEUE = QUEUE
     backend.cache_clear()
     if request.param == "celery":
         request.getfixturevalue("celery_worker")

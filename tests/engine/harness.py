@@ -60,6 +60,8 @@ def wait_for_run(run_or_filter, *, status=None, timeout: float = 30) -> Run:
 def celery_broker_url() -> str | None:
     """A Redis database of its own for the test broker (the cache flushes REDIS_URL's between
     tests), or None when no Redis is reachable."""
+    if override := os.environ.get("CELERY_TEST_BROKER_URL"):
+        return override  # checkouts tested side by side each need a broker of their own
     parts = urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     try:
         with socket.create_connection((parts.hostname, parts.port or 6379), timeout=0.5):
@@ -123,6 +125,10 @@ class CeleryWorker:
         if self._process.poll() is not None:
             raise RuntimeError("the celery worker exited at start")
         return self
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def kill(self) -> None:
         _kill_group(self._process, signal.SIGKILL)

@@ -65,6 +65,7 @@ def executor_kind(request, settings):
         if broker is None:
             pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
         celery_app.conf.broker_url = broker
+        settings.CELERY_TASK_DEFAULT_QUEUE = ENGINE_ENV["CELERY_QUEUE"]
         settings.EXECUTOR_BACKEND = "celery"
         backend.cache_clear()
         yield request.param

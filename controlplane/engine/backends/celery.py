@@ -1,8 +1,9 @@
 """The Celery backend: jobs are published to the broker after commit and run by `celery -A
 controlplane worker` processes on any number of machines.
 
-The database stays the source of truth: a task only names a job, which the worker then claims
-with a lease. A sweeper thread in every worker publishes jobs that became due (timers) and
+The database stays the source of truth: a message only says "work is due"; the worker that
+gets it claims the best due job with a lease (priority, fairness and concurrency limits are
+decided there). A sweeper thread in every worker publishes jobs that became due (timers) and
 re-publishes those whose message or worker got lost, so a lost message delays a run but never
 loses it. Cron triggers need celery beat (`worker -B` or a `beat` process).
 """
@@ -30,3 +31,10 @@ class CeleryBackend:
         publish(
             [(job_id, available_at) for job_id, available_at in jobs if available_at <= horizon]
         )
+
+    def slots_freed(self, queues: list[str]) -> None:
+        """Wake workers for calls that waited on these concurrency queues."""
+        from controlplane.engine.jobs import jobs_waiting_for
+        from controlplane.engine.tasks import publish
+
+        publish(jobs_waiting_for(queues, limit=10))

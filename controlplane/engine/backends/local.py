@@ -51,34 +51,44 @@ class LocalBackend:
     def jobs_created(self, jobs: list) -> None:
         self._wake.set()
 
+    def slots_freed(self, queues: list[str]) -> None:
+        self._wake.set()
+
     def _claim_loop(self) -> None:
         try:
+            idle = 0.0
             while not self._stop.is_set():
-                self._wake.wait(timeout=self._idle_seconds())
+                self._wake.wait(timeout=idle)
                 self._wake.clear()
-                self._claim_and_run()
+                if self._claim_and_run():
+                    # Busy: a finishing job wakes the loop; poll anyway for other processes' jobs.
+                    idle = settings.ENGINE_POLL_SECONDS
+                else:
+                    idle = self._idle_seconds()
         finally:
             connection.close()
 
-    def _claim_and_run(self) -> None:
-        """Claim as many due jobs as there are free workers, until none are due."""
+    def _claim_and_run(self) -> bool:
+        """Claim as many due jobs as there are free workers, until none are due. True if the
+        workers are all busy (nothing to learn from the queue's next due time)."""
         while not self._stop.is_set():
             with self._lock:
                 free = settings.LOCAL_WORKERS - self._in_flight
             if free <= 0:
-                return  # a finishing job wakes the loop again
+                return True
             try:
                 jobs = jobs_claim_due(owner=self.owner, limit=free)
             except Exception:
                 log.exception("claiming jobs failed")
                 close_old_connections()
-                return
+                return False
             with self._lock:
                 self._in_flight += len(jobs)
             for job in jobs:
                 self._pool.submit(self._run, job)
             if len(jobs) < free:
-                return
+                return False
+        return False
 
     def _run(self, job) -> None:
         try:
