@@ -115,6 +115,16 @@ def _operation(operation_id: str, summary: str, ok: dict, *, write=False, params
     return operation
 
 
+_RUN_FIELDS = {
+    "run_id": _STRING,
+    "status": {"enum": ["Running", "Completed", "Failed", "Cancelled"]},
+    "output": {"description": "The result (Completed) or the error (Failed, Cancelled)."},
+    "function_id": _STRING,
+    "event_id": _STRING,
+    "run_started_at": _NULLABLE_TIME,
+    "ended_at": _NULLABLE_TIME,
+}
+
 _SCHEMAS = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "Metadata": _object({"fetched_at": _TIME, "cached_until": _NULLABLE_TIME}),
@@ -131,16 +141,9 @@ _SCHEMAS = {
             "source": {"enum": ["api", "dashboard", "internal"]},
         }
     ),
-    "Run": _object(
-        {
-            "run_id": _STRING,
-            "status": {"enum": ["Running", "Completed", "Failed", "Cancelled"]},
-            "output": {"description": "The result (Completed) or the error (Failed, Cancelled)."},
-            "function_id": _STRING,
-            "event_id": _STRING,
-            "run_started_at": _NULLABLE_TIME,
-            "ended_at": _NULLABLE_TIME,
-        }
+    "Run": _object(_RUN_FIELDS),
+    "Replay": _object(
+        _RUN_FIELDS | {"replay_of": {"type": "string", "description": "The run replayed."}}
     ),
     "Attempt": _object(
         {
@@ -252,6 +255,15 @@ DOCUMENT = {
                 write=True,
                 params=[_RUN_ID],
             ),
+        },
+        "/v1/runs/{run_id}/replay": {
+            "post": _operation(
+                "v1-run-replay",
+                "Replay a finished run",
+                _ok("The new run, of the same function with the same events.", _item("Replay")),
+                write=True,
+                params=[_RUN_ID],
+            )
         },
         "/v1/runs/{run_id}/steps": {
             "get": _operation(

@@ -12,7 +12,7 @@ from controlplane.api.v1_base import (
     v1_endpoint,
 )
 from controlplane.api.v1_events import event_or_error
-from controlplane.engine.actions import run_cancel_by
+from controlplane.engine.actions import ReplayRefused, run_cancel_by, run_replay
 from controlplane.ids import is_ulid
 from controlplane.runs.models import Run, RunHistory, RunStatus, Step, StepStatus
 from controlplane.runs.selectors import run_in_environment, runs_of_event, step_attempts, steps_page
@@ -97,6 +97,17 @@ def run_detail(request, run_id):
     return item_response(run_json(run))
 
 
+@v1_endpoint(POST=True)
+def run_replay_view(request, run_id):
+    """Start a replay of a finished run: `{"data": {"run_id": <the new run>, ...}}`."""
+    run = _run_or_error(request, run_id)
+    try:
+        replay = run_replay(run=run)
+    except ReplayRefused as refused:
+        raise ApiError(str(refused), 409) from None
+    return item_response(run_json(replay) | {"replay_of": run.public_id})
+
+
 @v1_endpoint(GET=False, query=PAGE_PARAMS)
 def run_steps(request, run_id):
     """The run's step history in the order the steps first appeared, with every attempt."""
@@ -114,4 +125,5 @@ urlpatterns = [
     path("v1/events/<str:event_id>/runs", event_runs, name="v1-event-runs"),
     path("v1/runs/<str:run_id>", run_detail, name="v1-run"),
     path("v1/runs/<str:run_id>/steps", run_steps, name="v1-run-steps"),
+    path("v1/runs/<str:run_id>/replay", run_replay_view, name="v1-run-replay"),
 ]

@@ -1,4 +1,5 @@
-"""GET /v1/runs/{id}, /v1/runs/{id}/steps, /v1/events/{id}/runs; DELETE /v1/runs/{id}."""
+"""GET /v1/runs/{id}, /v1/runs/{id}/steps, /v1/events/{id}/runs; DELETE /v1/runs/{id};
+POST /v1/runs/{id}/replay."""
 
 import pytest
 
@@ -96,6 +97,26 @@ def test_cancelling_needs_write_access_and_the_runs_environment(api, world, keys
     assert data["status"] == "Cancelled"
     assert data["output"]["message"].startswith("Cancelled through the API (API key “key-")
     assert api.delete(url, keys["signing"]).json()["data"]["status"] == "Cancelled"  # idempotent
+
+
+def test_replaying_a_finished_run_starts_a_linked_run_with_the_same_events(
+    api, world, keys, run_a
+):
+    url = f"/v1/runs/{run_a.public_id}/replay"
+    refused = api.post(url, keys["write"])  # still queued
+    assert refused.status_code == 409 and "still active" in refused.json()["error"]
+    api.delete(f"/v1/runs/{run_a.public_id}", keys["write"])
+    assert api.post(url, keys["read"]).status_code == 403
+    assert api.post(url, keys["other_env"]).status_code == 404
+    response = api.post(url, keys["write"])
+    assert response.status_code == 200, response.content
+    data = response.json()["data"]
+    assert data["replay_of"] == run_a.public_id and data["status"] == "Running"
+    replay = Run.objects.get(public_id=data["run_id"])
+    assert replay.replay_of_id == run_a.pk and replay.function_id == run_a.function_id
+    assert list(replay.events.all()) == list(run_a.events.all())
+    assert replay.status == RunStatus.QUEUED and replay.jobs.exists()
+    assert Run.objects.filter(function=run_a.function).count() == 2  # nothing else started
 
 
 def test_wrong_methods_are_405_with_allow(client, keys, run_a):
