@@ -3,6 +3,7 @@ backends, and waiting for runs to reach a state."""
 
 import contextlib
 import hashlib
+import itertools
 import os
 import signal
 import socket
@@ -82,6 +83,9 @@ def database_url() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
 
 
+_WORKER_NUMBERS = itertools.count()
+
+
 class CeleryWorker:
     """A real `celery worker` process on the test database (`beat=True`: a `celery beat` with
     the DatabaseScheduler instead, which fires cron PeriodicTasks)."""
@@ -97,34 +101,56 @@ class CeleryWorker:
             "DATABASE_URL": database_url(),
         }
         self._process: subprocess.Popen | None = None
+        self.hostname = f"engine-tests-{os.getpid()}-{next(_WORKER_NUMBERS)}@localhost"
 
     def start(self) -> "CeleryWorker":
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "controlplane",
-            "worker",
-            "-B",
-            "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "8",
-            "--loglevel",
-            "WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ]
-        # A session of its own: `-B` runs beat in a child process, which must die with it.
+        base = [sys.executable, "-m", "celery", "-A", "controlplane"]
+        if self.beat:
+            command = [
+                *base,
+                "beat",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                "--loglevel",
+                "WARNING",
+            ]
+        else:
+            command = [
+                *base,
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "8",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                self.hostname,
+            ]
         self._process = subprocess.Popen(command, env=self._env, cwd=ROOT, start_new_session=True)
-        time.sleep(0.5)
-        if self._process.poll() is not None:
-            raise RuntimeError("the celery worker exited at start")
+        if self.beat:
+            time.sleep(0.5)
+            if self._process.poll() is not None:
+                raise RuntimeError("celery beat exited at start")
+        else:
+            self._wait_ready()
         return self
+
+    def _wait_ready(self, timeout: float = 30) -> None:
+        """Until the worker answers a ping it consumes nothing: jobs due meanwhile would all
+        run at once when it comes up, which timing tests (throttle) would see."""
+        from controlplane.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError("the celery worker exited at start")
+            if app.control.ping(destination=[self.hostname], timeout=0.5):
+                return
+        raise RuntimeError("the celery worker did not answer a ping")
 
     @property
     def running(self) -> bool:
