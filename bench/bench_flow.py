@@ -15,7 +15,7 @@ import httpx
 import psycopg
 
 from bench.bench_engine import _App, _executor, _pct, _wait_finished
-from bench.server import bootstrap, database_create, manage
+from bench.server import bootstrap_environments, database_create
 
 RUNS = 300
 FLOOD = 1000
@@ -24,8 +24,8 @@ PROBES = 20
 
 def run(report) -> None:
     database = database_create("cp_bench_flow")
-    prod = bootstrap(database)
-    dev = _development_keys(database)
+    environments = bootstrap_environments(database)
+    prod, dev = environments["production"], environments["development"]
     with _executor("local", database) as executor, _App(prod["signing_key"]) as app_a:
         app_a.start(executor.url)
         app_a.sync()
@@ -42,16 +42,6 @@ def run(report) -> None:
         report.baselines["fairness_idle"] = idle
         report.results["fairness_flooded"] = flooded
         report.ratio("B p99 flooded/idle", flooded["first_call_p99_ms"], idle["first_call_p99_ms"])
-
-
-def _development_keys(database: str) -> dict:
-    import json
-
-    out = manage(
-        "bootstrap", "--org", "Bench", "--email", "bench@bench.test",
-        "--password", "bench-password-not-secret", "--json", database=database,
-    )  # fmt: skip
-    return json.loads(out)["environments"]["development"]
 
 
 def _throughput(executor, env: dict, database: str, function: str, data) -> dict:

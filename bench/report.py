@@ -63,14 +63,13 @@ class Report:
         return path
 
     def table(self) -> str:
+        """Each baseline (B) and result (R) with its own figures, then the ratios."""
         lines = [f"{k}: {v}" for k, v in self.env.items()]
-        columns = ("events_per_s", "requests_per_s", "p50_ms", "p99_ms", "server_cpu_ms_per_event")
-        header = f"{'':28}" + "".join(f"{c:>25}" for c in columns)
-        lines += ["", header]
-        for kind, rows in (("baseline", self.baselines), ("result", self.results)):
+        lines.append("")
+        for kind, rows in (("B", self.baselines), ("R", self.results)):
             for name, row in rows.items():
-                cells = "".join(f"{_cell(row.get(c)):>25}" for c in columns)
-                lines.append(f"{kind[0].upper()} {name:26}{cells}")
+                figures = ", ".join(f"{key}={_cell(value)}" for key, value in row.items())
+                lines.append(f"{kind} {name:26} {figures}")
         lines += ["", "ratios:"] + [f"  {name:30} {value}" for name, value in self.ratios.items()]
         return "\n".join(lines)
 

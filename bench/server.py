@@ -45,19 +45,31 @@ def manage(*args: str, database: str) -> str:
 
 def bootstrap(database: str) -> dict:
     """An organization's production environment: {"event_key", "signing_key", "environment_id"}."""
+    return bootstrap_environments(database)["production"]
+
+
+def bootstrap_environments(database: str) -> dict[str, dict]:
+    """The bootstrapped organization's environments by name, each as `bootstrap` returns it.
+    Once per database: running bootstrap again replaces the event keys it made."""
     out = manage(
         "bootstrap", "--org", "Bench", "--email", "bench@bench.test",
         "--password", "bench-password-not-secret", "--json", database=database,
     )  # fmt: skip
-    production = json.loads(out)["environments"]["production"]
+    environments = json.loads(out)["environments"]
     with psycopg.connect(database) as conn:
-        row = conn.execute(
-            "SELECT id FROM tenancy_environment WHERE public_id = %s", [production["id"]]
-        ).fetchone()
+        ids = dict(
+            conn.execute(
+                "SELECT public_id, id FROM tenancy_environment WHERE public_id = ANY(%s)",
+                [[env["id"] for env in environments.values()]],
+            ).fetchall()
+        )
     return {
-        "event_key": production["event_key"],
-        "signing_key": production["signing_key"],
-        "environment_id": row[0],
+        name: {
+            "event_key": env["event_key"],
+            "signing_key": env["signing_key"],
+            "environment_id": ids[env["id"]],
+        }
+        for name, env in environments.items()
     }
 
 
