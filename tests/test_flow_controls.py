@@ -4,7 +4,9 @@ REST API (issue 8); the live flow-control panel."""
 import pytest
 
 from controlplane.engine.settle import events_accept
+from controlplane.engine.cron import fire_cron
 from controlplane.flow.models import Skip
+from controlplane.flow.services import function_pause, function_resume, skipped_replay
 from controlplane.keys.selectors import active_signing_key
 from controlplane.registry.services import app_register
 from controlplane.runs.models import Run
@@ -60,6 +62,23 @@ def test_the_api_pauses_skips_resumes_and_replays(client, world, fn):
     }
     actions = set(AuditEntry.objects.values_list("action", flat=True))
     assert {"function.paused", "function.resumed", "function.skipped_replayed"} <= actions
+
+
+def test_a_paused_functions_cron_fire_is_skipped_and_replayable(world):
+    app_register(
+        environment=world.prod_a,
+        payload=python_body("crons", [function("crons", "tick", triggers=[{"cron": "* * * * *"}])]),
+        kind="out_of_band",
+    )
+    tick = world.prod_a.functions.get(slug="crons-tick")
+    function_pause(function=tick, actor=None)
+    assert fire_cron(function=tick.public_id, cron="* * * * *")
+    [skip] = Skip.objects.filter(function=tick)
+    assert skip.reason == "paused" and skip.event.name == "inngest/scheduled.timer"
+    assert not Run.objects.exists()
+    function_resume(function=tick, actor=None)
+    assert skipped_replay(function=tick, actor=None) == 1
+    assert Run.objects.get(function=tick).event == skip.event
 
 
 def test_pausing_can_cancel_the_runs_in_flight(client, world, fn):

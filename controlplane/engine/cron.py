@@ -21,14 +21,21 @@ FIRE_CRON_TASK = "controlplane.engine.tasks.fire_cron"
 
 def fire_cron(*, function: str, cron: str, at: datetime | None = None) -> bool:
     """Start one run of the function for the fire time `at` (now). Returns False if the function
-    is gone or inactive, or if this minute already fired (two schedulers): the timer event's id
-    is derived from the function and the minute, and event ids are idempotent."""
+    is gone or its app or environment archived, or if this minute already fired (two
+    schedulers): the timer event's id is derived from the function and the minute, and event ids
+    are idempotent. A paused function's fire is stored and recorded as skipped, like any event
+    that would have started a run, so it can be replayed after resume."""
     at = at or timezone.now()
     scheduled = at.replace(second=0, microsecond=0)
     target = (
         Function.objects.select_related("app", "environment").filter(public_id=function).first()
     )
-    if target is None or not target.is_active or target.environment.is_archived:
+    if (
+        target is None
+        or target.removed_at is not None
+        or target.app.is_archived
+        or target.environment.is_archived
+    ):
         return False
     payload = {
         "name": "inngest/scheduled.timer",

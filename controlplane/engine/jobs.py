@@ -1,7 +1,9 @@
 """The job queue: scheduling, claiming with a lease, lease extension.
 
-Claims use `SELECT ... FOR UPDATE SKIP LOCKED` where the database has it (PostgreSQL); on SQLite
-the IMMEDIATE transaction serializes claimers instead.
+Claims are serialized, not `SKIP LOCKED`: a claim must count the slots each concurrency queue
+has in flight and pick fairly across environments, and two claimers skipping each other's rows
+would both see a free slot. On PostgreSQL a transaction-scoped advisory lock serializes them
+(a claim is one short query); on SQLite the IMMEDIATE transaction does.
 """
 
 from collections import Counter

@@ -199,14 +199,27 @@ def _wait_for_event(run, job, op, fx):
     return False
 
 
+def _invoke_refusal(target, slug: str) -> str:
+    """Why `target` cannot start a run now, in words for the invoking step's error; "" if it can."""
+    if target is None:
+        return f"Function {slug!r} is not registered in this environment."
+    if target.paused_at is not None:
+        return f"Function {slug!r} is paused: it starts no runs."
+    if target.app.is_archived:
+        return f"Function {slug!r} belongs to an archived app: it starts no runs."
+    return ""
+
+
 def _invoke(run, job, op, fx):
     target_slug = op.opts.get("function_id") or ""
-    target = run.environment.functions.filter(slug=target_slug, removed_at__isnull=True).first()
-    if target is None:
-        error = {
-            "name": "Error",
-            "message": f"Function {target_slug!r} is not registered in this environment.",
-        }
+    target = (
+        run.environment.functions.filter(slug=target_slug, removed_at__isnull=True)
+        .select_related("app")
+        .first()
+    )
+    refusal = _invoke_refusal(target, target_slug)
+    if refusal:
+        error = {"name": "Error", "message": refusal}
         return _memoize(run, job, op, {"error": error}, failed=True)
     if not step_pending(
         run,

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from controlplane.engine.settle import events_accept
 from controlplane.events.models import Event
+from controlplane.registry.models import Function
 from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import HistoryKind, Run, RunStatus, Step
 from tests.engine.conftest import ENGINE_ENV
@@ -155,6 +157,14 @@ def test_invoke_returns_the_child_result_or_its_error(env):
     failing = run_of(send(env, "engine/parent", {"x": 1, "explode": True}), slug=f"{APP}-parent")
     assert failing.status == RunStatus.COMPLETED
     assert "child exploded" in failing.output["error"]
+
+
+def test_invoking_a_paused_function_fails_the_step_and_starts_no_run(env):
+    Function.objects.filter(slug=f"{APP}-child").update(paused_at=timezone.now())
+    run = run_of(send(env, "engine/parent", {"x": 21}), slug=f"{APP}-parent")
+    # The parent catches the invoke's error and returns it (see engine_app.parent).
+    assert run.status == RunStatus.COMPLETED and "is paused" in run.output["error"]
+    assert not Run.objects.filter(function__slug=f"{APP}-child").exists()
 
 
 def test_send_event_goes_through_the_event_api(env):
