@@ -81,6 +81,20 @@ def test_a_paused_functions_cron_fire_is_skipped_and_replayable(world):
     assert Run.objects.get(function=tick).event == skip.event
 
 
+def test_the_event_page_says_which_functions_skipped_it_and_why(client, world, signed_in, fn):
+    function_pause(function=fn, actor=None)
+    [ingested] = events_accept(
+        environment=world.prod_a, payloads=[{"name": "test/f", "data": {}}], source="api"
+    )
+    signed_in(world.user("viewer"))
+    page = client.get(f"/org-a/production/events/{ingested.event.public_id}/").content.decode()
+    assert 'id="event-skips"' in page and "Function paused" in page and fn.name in page
+    function_resume(function=fn, actor=None)
+    skipped_replay(function=fn, actor=None)
+    page = client.get(f"/org-a/production/events/{ingested.event.public_id}/").content.decode()
+    assert "(replayed)" in page
+
+
 def test_pausing_can_cancel_the_runs_in_flight(client, world, fn):
     send(world, 2)
     answer = api(client, world, "post", f"/v1/functions/{fn.slug}/pause", {"cancel_running": True})

@@ -49,3 +49,8 @@ def flow_figures(function: Function) -> FlowFigures:
         throttled_last_hour=throttled.count(),
         skipped_last_hour=dict(skipped.annotate(n=Count("id")).values_list("reason", "n")),
     )
+
+
+def skips_of_event(event) -> list[Skip]:
+    """The functions this event would have started a run of, and why each did not."""
+    return list(event.skips.select_related("function").order_by("id"))

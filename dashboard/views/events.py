@@ -14,6 +14,7 @@ from controlplane.events.selectors import (
     events_page,
 )
 from controlplane.events.validation import EventRejected, ensure_accepting, read_events
+from controlplane.flow.selectors import skips_of_event
 from controlplane.runs.selectors import runs_of_event
 from controlplane.tenancy.models import Role
 from dashboard.decorators import environment_view
@@ -52,7 +53,7 @@ def event_detail(request, event_id):
         raise Http404("No such event.")
     payload = json.dumps(event.as_sdk_payload(), indent=2, ensure_ascii=False)
     runs = runs_of_event(environment=request.environment, event=event)
-    context = {"event": event, "payload": payload, "runs": runs}
+    context = {"event": event, "payload": payload, "runs": runs, "skips": skips_of_event(event)}
     return render(request, "dashboard/event_detail.html", context)
 
 
