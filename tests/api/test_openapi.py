@@ -42,6 +42,18 @@ def _example(route: str) -> str:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    "method,path",
+    [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item],
+)
+def test_every_operation_answers_401_without_a_valid_key(api, keys, method, path):
+    url = _example(path.replace("{", "<").replace("}", ">"))
+    for bearer in (None, "nonsense", "signkey-prod-" + "0" * 64):
+        response = api.call(method, url, bearer)
+        assert response.status_code == 401 and response.json()["status"] == 401
+
+
+@pytest.mark.django_db
 def test_the_document_is_served_without_a_key(client):
     response = client.get("/v1/openapi.json")
     assert response.status_code == 200 and response.json() == DOCUMENT
