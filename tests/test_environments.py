@@ -19,6 +19,17 @@ def test_it_guards_the_environments_page(client, world, signed_in, role, status)
     assert Environment.objects.filter(name="Staging").exists() == (status == 200)
 
 
+@pytest.mark.parametrize("role,status", [("member", 403), ("viewer", 403), ("outsider", 404)])
+def test_only_owners_and_admins_rename_or_archive(client, world, signed_in, role, status):
+    signed_in(world.owner)
+    client.post(URL, {"name": "Staging"})
+    signed_in(world.user(role))
+    assert client.post(URL + "staging/", {"name": "Renamed"}).status_code == status
+    assert client.post(URL + "staging/", {"archived": "true"}).status_code == status
+    staging = Environment.objects.get(slug="staging", organization__slug="org-a")
+    assert staging.name == "Staging" and not staging.is_archived
+
+
 def test_it_creates_custom_environments_with_their_own_signing_key(client, world, signed_in):
     signed_in(world.admin)
     assert client.post(URL, {"name": "QA Preview"}).status_code == 302

@@ -3,8 +3,8 @@ REST API (issue 8); the live flow-control panel."""
 
 import pytest
 
-from controlplane.engine.settle import events_accept
 from controlplane.engine.cron import fire_cron
+from controlplane.engine.settle import events_accept
 from controlplane.flow.models import Skip
 from controlplane.flow.services import function_pause, function_resume, skipped_replay
 from controlplane.keys.selectors import active_signing_key

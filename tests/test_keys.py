@@ -155,20 +155,26 @@ def test_outsiders_get_404_on_every_key_page_and_action(client, world, signed_in
 def test_members_and_viewers_cannot_manage_keys(client, world, signed_in, role):
     event_key, _ = event_key_create(environment=world.prod_a, actor=world.owner, name="deploy")
     signing_key = SigningKey.objects.get(environment=world.prod_a)
+    next_key, _ = signing_key_create_next(environment=world.prod_a, actor=world.owner)
     signed_in(world.user(role))
     fresh(client)
     for suffix in (
         "event/new/",
+        f"event/{event_key.public_id}/edit/",
         f"event/{event_key.public_id}/toggle/",
         f"event/{event_key.public_id}/delete/",
         "signing/next/",
+        "signing/promote/",
+        f"signing/{next_key.public_id}/revoke/",
         f"signing/{signing_key.public_id}/reveal/",
     ):
         assert client.post(keys_url(world, suffix), {"name": "x"}).status_code == 403, suffix
-    assert (
-        EventKey.objects.count() == 1
-        and SigningKey.objects.filter(environment=world.prod_a).count() == 1
+    event_key.refresh_from_db()
+    assert EventKey.objects.count() == 1 and event_key.name == "deploy" and event_key.enabled
+    states = dict(
+        SigningKey.objects.filter(environment=world.prod_a).values_list("public_id", "state")
     )
+    assert states == {signing_key.public_id: signing_key.state, next_key.public_id: next_key.state}
 
 
 def test_it_shows_a_new_event_key_once_and_stores_its_hash(client, world, signed_in):

@@ -182,6 +182,17 @@ def test_it_revokes_invitations(client, world, signed_in):
     assert client.get(f"/invite/{token}/").status_code == 404
 
 
+def test_members_and_viewers_cannot_revoke_invitations(client, world, signed_in):
+    signed_in(world.owner)
+    invite(client, world)
+    invitation = Invitation.objects.get()
+    revoke = members_url(world).replace("members/", f"invitations/{invitation.public_id}/revoke/")
+    for role in ("member", "viewer"):
+        signed_in(world.user(role))
+        assert client.post(revoke).status_code == 403
+    assert Invitation.objects.filter(pk=invitation.pk).exists()
+
+
 def test_it_rejects_member_ids_of_another_organization(client, world, signed_in):
     signed_in(world.owner)
     foreign = Membership.objects.get(organization=world.org_b, user=world.outsider)

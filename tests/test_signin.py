@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.conf import settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -210,3 +212,51 @@ def test_it_explains_the_backoff_after_a_wrong_code(client, world, settings):
     response = client.post("/account/login/verify/", {"code": code_for_device(device)})
     assert "Wait a few seconds" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_it_changes_the_password_with_the_old_one_and_keeps_this_session(client, world, signed_in):
+    signed_in(world.owner)
+    bad = client.post(
+        "/account/password/",
+        {
+            "old_password": "wrong",
+            "new_password1": "n3w-Passw0rd!x",
+            "new_password2": "n3w-Passw0rd!x",
+        },
+    )
+    assert bad.status_code == 200 and "incorrectly" in bad.content.decode()
+    mismatch = client.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password1": "n3w-Passw0rd!x", "new_password2": "other-1!"},
+    )
+    assert mismatch.status_code == 200
+    world.owner.refresh_from_db()
+    assert world.owner.check_password(PASSWORD)
+    good = client.post(
+        "/account/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "n3w-Passw0rd!x",
+            "new_password2": "n3w-Passw0rd!x",
+        },
+    )
+    assert good.status_code == 302
+    world.owner.refresh_from_db()
+    assert world.owner.check_password("n3w-Passw0rd!x")
+    assert client.get("/account/security/").status_code == 200  # this session stays signed in
+    client.post("/account/logout/")
+    assert post_password(client, world.owner.email).status_code == 200  # the old one is refused
+
+
+def test_regenerating_backup_codes_retires_the_old_ones(client, world):
+    device, old_codes = enroll(world.owner)
+    post_password(client, world.owner.email)
+    client.post("/account/login/verify/", {"code": code_for_device(device)})
+    assert client.get("/account/security/backup-codes/").status_code == 405  # POST only
+    page = client.post("/account/security/backup-codes/").content.decode()
+    new_codes = re.findall(r"\b[a-hj-km-np-z2-9]{5}-[a-hj-km-np-z2-9]{5}\b", page)
+    assert len(set(new_codes)) == 10 and not set(new_codes) & set(old_codes)
+    client.post("/account/logout/")
+    post_password(client, world.owner.email)
+    assert client.post("/account/login/verify/", {"code": old_codes[0]}).status_code == 200
+    assert client.post("/account/login/verify/", {"code": new_codes[0]}).status_code == 302
