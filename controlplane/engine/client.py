@@ -3,7 +3,7 @@ answer: finished, step ops, or an error that is or is not worth retrying."""
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -117,7 +117,8 @@ def classify(
             return _error("ProtocolError", "The app's answer is not JSON.", retriable=True)
     if status == 206:
         try:
-            return CallOutcome(kind="ops", ops=parse_ops(json.loads(raw)), sdk_version=version)
+            ops = _with_retry_headers(parse_ops(json.loads(raw)), headers)
+            return CallOutcome(kind="ops", ops=ops, sdk_version=version)
         except ValueError as exc:
             return _error(
                 "ProtocolError", f"The app reported unreadable steps: {exc}", retriable=True
@@ -135,6 +136,17 @@ def classify(
         }
     outcome.retry_after = _retry_after(headers.get("retry-after"))
     return outcome
+
+
+def _with_retry_headers(ops: list[Op], headers) -> list[Op]:
+    """A StepError may come with `Retry-After` (RetryAfterError in a step) or
+    `X-Inngest-No-Retry: true`: they apply to the step's next attempt."""
+    retry_after = _retry_after(headers.get("retry-after"))
+    no_retry = headers.get("x-inngest-no-retry") == "true"
+    return [
+        replace(op, retry_after=retry_after, no_retry=no_retry) if op.op == "StepError" else op
+        for op in ops
+    ]
 
 
 def _error(name: str, message: str, *, retriable: bool = False) -> CallOutcome:

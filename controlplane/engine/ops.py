@@ -109,12 +109,13 @@ def _step_failed(run, job, op, fx):
 
 
 def _step_error(run, job, op, fx):
-    """Attempts remain: the same call again after backoff. The last attempt's error is final."""
-    if job.attempt + 1 >= run.function.max_attempts:
+    """Attempts remain: the same call again after backoff, or when the app's `Retry-After` says.
+    The last attempt's error, or one the app marked not to retry, is final."""
+    if op.no_retry or job.attempt + 1 >= run.function.max_attempts:
         return _step_failed(run, job, op, fx)
     step_pending(run, op.id, status=StepStatus.PLANNED, kind=StepKind.RUN, name=op.user_name)
     run.steps.filter(step_id=op.id).update(attempts=job.attempt + 1)
-    at = timezone.now() + retry_delay(job.attempt)
+    at = op.retry_after or timezone.now() + retry_delay(job.attempt)
     history_append(
         run,
         HistoryKind.STEP_ERRORED,

@@ -40,6 +40,9 @@ class Op:
     opts: dict = field(default_factory=dict)
     data: Any = None
     error: Any = None
+    # A StepError's retry instructions ride in the response headers (PROTOCOL.md 4.6).
+    retry_after: datetime | None = None
+    no_retry: bool = False
 
     @property
     def user_name(self) -> str:

@@ -1,11 +1,15 @@
-"""Runs of a real TypeScript SDK app (inngest@4, cloud mode), on both executor backends."""
+"""Runs of a real TypeScript SDK app (inngest@4, cloud mode), on both executor backends: the
+same protocol features as the Python SDK's tests."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from controlplane.events.models import Event
 from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import Run, RunStatus, Step
 from tests.engine.harness import use_event_key, use_signing_key, wait_for_run
-from tests.engine.test_python_sdk import run_of, send
+from tests.engine.test_python_sdk import run_of, send, sha1
 from tests.sdk_apps.processes import ts_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,3 +72,69 @@ def test_send_event(env):
     assert run.status == RunStatus.COMPLETED, run.error
     [sent_id] = run.output["ids"]
     assert run_of(env.events.get(public_id=sent_id)).output == {"sum": 11 + 22}
+
+
+def test_repeated_step_ids_get_the_sdks_indexed_hashes(env):
+    run = run_of(send(env, "ts/dupes"))
+    assert run.output == [1, 2, 3]
+    assert set(Step.objects.filter(run=run).values_list("step_id", flat=True)) == {
+        sha1("dup"),
+        sha1("dup:1"),
+        sha1("dup:2"),
+    }
+
+
+def test_sleep_until_an_absolute_time(env):
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    run = run_of(send(env, "ts/nap-until", {"until": until.isoformat()}))
+    assert run.output == "woke" and run.ended_at >= until
+
+
+def test_wait_for_event_times_out_with_null(env):
+    run = run_of(send(env, "ts/impatient"))
+    assert run.output == {"approved": None}
+
+
+def test_exhausted_retries_fail_the_run_and_run_on_failure(env):
+    run = run_of(send(env, "ts/doomed"), slug=f"{APP}-doomed")
+    assert run.status == RunStatus.FAILED and "always broken" in run.error["message"]
+    assert run.history.filter(kind="step_errored").count() == 1  # retries: 1 -> two attempts
+    failed = Event.objects.get(environment=env, name="inngest/function.failed")
+    handler = run_of(failed, slug=f"{APP}-doomed-failure")
+    assert handler.status == RunStatus.COMPLETED, handler.error
+    assert handler.output == "handled: always broken"
+
+
+def test_retry_after_is_honoured(env):
+    run = run_of(send(env, "ts/later"))
+    assert run.output == 1
+    # RetryAfterError inside step.run: the SDK asked for 2 s in `Retry-After`, so the retry is
+    # not due before then, whatever the (test-shortened) backoff table says.
+    errored = run.history.get(kind="step_errored")
+    due = datetime.fromisoformat(errored.data["retry_at"])
+    assert due - errored.created_at >= timedelta(seconds=1.9)
+    completed = run.history.get(kind="step_completed")
+    assert completed.created_at >= due
+
+
+def test_cancel_on_a_matching_event(env):
+    event = send(env, "ts/cancellable", {"id": "A"})
+    sleeping = wait_for_run(
+        lambda: Run.objects.filter(events=event).first(), status=RunStatus.SLEEPING
+    )
+    send(env, "ts/stop", {"id": "B"})
+    assert Run.objects.get(pk=sleeping.pk).status == RunStatus.SLEEPING
+    send(env, "ts/stop", {"id": "A"})
+    run = wait_for_run(sleeping)
+    assert run.status == RunStatus.CANCELLED and not run.jobs.exists()
+
+
+def test_a_finish_timeout_cancels_the_run(env):
+    run = run_of(send(env, "ts/deadline"))
+    assert run.status == RunStatus.CANCELLED and "timeouts.finish" in run.error["message"]
+
+
+def test_large_state_goes_through_use_api(env):
+    run = run_of(send(env, "ts/big", {"size": 300_000}))
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == 300_000

@@ -3,7 +3,7 @@
 // INNGEST_BASE_URL, INNGEST_EVENT_KEY) plus APP_ID and PORT.
 import http from "node:http";
 
-import { Inngest, NonRetriableError, group } from "inngest";
+import { Inngest, NonRetriableError, RetryAfterError, group } from "inngest";
 import { serve } from "inngest/node";
 
 const inngest = new Inngest({ id: process.env.APP_ID || "ts-engine" });
@@ -67,7 +67,78 @@ const sender = fn("sender", "ts/sender", async ({ step }) => {
   return await step.sendEvent("send", { name: "ts/chain", data: { n: 10 } });
 });
 
-const handler = serve({ client: inngest, functions: [chain, nap, approval, child, parent, fanout, flaky, hopeless, sender] });
+const dupes = fn("dupes", "ts/dupes", async ({ step }) => {
+  const out = [];
+  for (let i = 1; i <= 3; i++) out.push(await step.run("dup", () => i));
+  return out;
+});
+
+const napUntil = fn("nap-until", "ts/nap-until", async ({ event, step }) => {
+  await step.sleepUntil("until", event.data.until);
+  return "woke";
+});
+
+const impatient = fn("impatient", "ts/impatient", async ({ step }) => {
+  const approved = await step.waitForEvent("approved", { event: "ts/approved-late", timeout: "1s" });
+  return { approved };
+});
+
+const doomed = fn(
+  "doomed",
+  "ts/doomed",
+  async ({ step }) => {
+    await step.run("explode", () => {
+      throw new TypeError("always broken");
+    });
+  },
+  {
+    retries: 1,
+    onFailure: async ({ error, step }) => {
+      return await step.run("notify", () => `handled: ${error.message}`);
+    },
+  },
+);
+
+const later = fn(
+  "later",
+  "ts/later",
+  async ({ attempt, step }) => {
+    return await step.run("wait-a-bit", () => {
+      if (attempt === 0) throw new RetryAfterError("not yet", "2s");
+      return attempt;
+    });
+  },
+  { retries: 2 },
+);
+
+const cancellable = fn(
+  "cancellable",
+  "ts/cancellable",
+  async ({ step }) => {
+    await step.sleep("long-nap", "1h");
+    return "never";
+  },
+  { cancelOn: [{ event: "ts/stop", if: "event.data.id == async.data.id" }] },
+);
+
+const deadline = fn(
+  "deadline",
+  "ts/deadline",
+  async ({ step }) => {
+    await step.sleep("too-long", "10s");
+    return "late";
+  },
+  { timeouts: { finish: "1s" } },
+);
+
+const big = fn("big", "ts/big", async ({ event, step }) => {
+  const blob = await step.run("blob", () => "x".repeat(event.data.size));
+  return await step.run("measure", () => blob.length);
+});
+
+const functions = [chain, nap, approval, child, parent, fanout, flaky, hopeless, sender];
+functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big);
+const handler = serve({ client: inngest, functions });
 http
   .createServer((req, res) => {
     if (req.url.startsWith("/api/inngest")) return handler(req, res);
