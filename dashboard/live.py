@@ -1,0 +1,52 @@
+"""What a run's page and the runs list show, as HTML: for the views and for the consumers.
+
+The page, an htmx request and a websocket push render the same partials of
+`dashboard/run_detail.html` and `dashboard/runs.html`; pushes add `hx-swap-oob` so htmx puts
+each fragment where the page has it. Pushed markup goes to everyone watching, whatever their
+role: role-dependent parts (the action buttons) are re-fetched by the page instead.
+"""
+
+from django.template.loader import render_to_string
+
+from controlplane.runs.models import Run
+from controlplane.runs.selectors import Timeline
+
+
+def run_page_context(run: Run, timeline: Timeline) -> dict:
+    return {
+        "run": run,
+        "rows": timeline.rows,
+        "replays": list(run.replays.order_by("id").values_list("public_id", flat=True)),
+    }
+
+
+def run_push_html(run: Run, timeline: Timeline) -> str:
+    """The run's header, and its changed steps: new ones appended, known ones replaced."""
+    context = {**run_page_context(run, timeline), "oob": True}
+    parts = [render_to_string("dashboard/run_detail.html#run-header", context)]
+    known = [row for row in timeline.rows if row.step.step_id not in timeline.new]
+    new = [row for row in timeline.rows if row.step.step_id in timeline.new]
+    for row in known:
+        parts.append(
+            render_to_string("dashboard/run_detail.html#step-row", {**context, "row": row})
+        )
+    if new:
+        rows = "".join(
+            render_to_string("dashboard/run_detail.html#step-row", {"run": run, "row": row})
+            for row in new
+        )
+        parts.append(f'<tbody hx-swap-oob="beforeend:#steps-body">{rows}</tbody>')
+    return "".join(parts)
+
+
+def run_actions_nudge_html(run: Run) -> str:
+    """Sent when the status changed: each page re-fetches its own (role-dependent) buttons."""
+    return render_to_string("dashboard/run_detail.html#run-actions-nudge", {"run": run})
+
+
+def run_row_html(run: Run, *, new: bool) -> str:
+    """A row of the runs list: prepended to the list when new, else replacing itself."""
+    if new:
+        row = render_to_string("dashboard/runs.html#run-row", {"run": run})
+        return f'<tbody hx-swap-oob="afterbegin:#runs-body">{row}</tbody>'
+    return render_to_string("dashboard/runs.html#run-row", {"run": run, "oob": True})
