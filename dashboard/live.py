@@ -6,10 +6,14 @@ each fragment where the page has it. Pushed markup goes to everyone watching, wh
 role: role-dependent parts (the action buttons) are re-fetched by the page instead.
 """
 
-from django.template.loader import render_to_string
+from django.template import loader
 
 from controlplane.runs.models import Run
 from controlplane.runs.selectors import Timeline
+
+
+def render_to_string(template: str, context: dict) -> str:
+    return loader.render_to_string(template, context).strip()
 
 
 def run_page_context(run: Run, timeline: Timeline) -> dict:
