@@ -160,9 +160,12 @@ class RunConsumer(_PageConsumer):
         rendered = await self.shared(key, render)
         if rendered is None:
             return
-        status, html, nudge = rendered
+        status, messages, nudge = rendered
         self.cursor = last
-        await self.send(text_data=html + (nudge if status != self.status else ""))
+        if status != self.status:
+            messages = [messages[0] + nudge, *messages[1:]]
+        for message in messages:
+            await self.send(text_data=message)
         self.status = status
 
 

@@ -24,23 +24,23 @@ def run_page_context(run: Run, timeline: Timeline) -> dict:
     }
 
 
-def run_push_html(run: Run, timeline: Timeline) -> str:
-    """The run's header, and its changed steps: new ones appended, known ones replaced."""
+def run_push_html(run: Run, timeline: Timeline) -> list[str]:
+    """The run's header, its known steps replaced, its new steps appended: one websocket
+    message each, since a browser parses table rows only where a message starts with one."""
     context = {**run_page_context(run, timeline), "oob": True}
-    parts = [render_to_string("dashboard/run_detail.html#run-header", context)]
     known = [row for row in timeline.rows if row.step.step_id not in timeline.new]
     new = [row for row in timeline.rows if row.step.step_id in timeline.new]
-    for row in known:
-        parts.append(
-            render_to_string("dashboard/run_detail.html#step-row", {**context, "row": row})
-        )
+    messages = [render_to_string("dashboard/run_detail.html#run-header", context)]
+    if known:
+        messages.append("".join(_step_row(context, row) for row in known))
     if new:
-        rows = "".join(
-            render_to_string("dashboard/run_detail.html#step-row", {"run": run, "row": row})
-            for row in new
-        )
-        parts.append(f'<tbody hx-swap-oob="beforeend:#steps-body">{rows}</tbody>')
-    return "".join(parts)
+        rows = "".join(_step_row({"run": run}, row) for row in new)
+        messages.append(f'<tbody hx-swap-oob="beforeend:#steps-body">{rows}</tbody>')
+    return messages
+
+
+def _step_row(context: dict, row) -> str:
+    return render_to_string("dashboard/run_detail.html#step-row", {**context, "row": row})
 
 
 def run_actions_nudge_html(run: Run) -> str:
