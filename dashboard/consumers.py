@@ -89,6 +89,8 @@ class _PageConsumer(AsyncWebsocketConsumer):
         self.query = QueryDict(self.scope["query_string"].decode())
         self.group = await database_sync_to_async(self.resolve)()
         if not self.group:
+            # Logged: Channels' own refusals (e.g. the origin check) say nothing.
+            logger.info("websocket refused: %s", self.scope["path"])
             await self.close()
             return
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -251,3 +251,27 @@ def test_the_list_prepends_matching_new_runs_and_replaces_changed_rows(world, fn
             await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_rolled_back_savepoint_does_not_take_the_outer_rows_push_with_it(world, fn_a):
+    run = function_invoke(function=fn_a, data={})
+    cookie, path = cookie_of(signed_in_client(world.viewer)), run_path(run)
+
+    def savepoint_rolled_back_then_a_step():
+        with transaction.atomic():
+            with pytest.raises(RuntimeError), transaction.atomic():
+                history_append(run, HistoryKind.DISCARDED)  # registers the run's push...
+                raise RuntimeError  # ...which this rollback drops
+            history_append(run, HistoryKind.STARTED)
+            Step.objects.create(run=run, step_id="s1", name="kept", status=StepStatus.PLANNED)
+            history_append(run, HistoryKind.STEP_STARTED, step_id="s1", step_name="kept")
+
+    async def scenario():
+        socket, connected = await connect(path, ORIGIN, cookie)
+        assert connected
+        await database_sync_to_async(savepoint_rolled_back_then_a_step)()
+        pushed = await received(socket)
+        assert pushed.count('id="run-header"') == 1 and '<tr id="step-s1"' in pushed
+        await socket.disconnect()
+
+    async_to_sync(scenario)()

@@ -79,6 +79,9 @@ def run_changed(run, history_id: int, step_id: str = "") -> None:
     """
     connection = transaction.get_connection()
     if connection.in_atomic_block:
+        # Django keeps (savepoint ids, callback, robust) per registration until commit and
+        # drops those of a rolled-back savepoint, so a callback still listed here will run if
+        # this row commits: join it.
         for _savepoints, callback, _robust in connection.run_on_commit:
             if isinstance(callback, _RunChanged) and callback.run_id == run.pk:
                 callback.add(history_id, step_id)
