@@ -49,10 +49,10 @@ def _run_or_404(request, run_id: str):
 
 @environment_view()
 def run_detail(request, run_id):
+    # The timeline's last row first, then what the page shows (the run again, its steps as of
+    # that row): its socket sends everything after that row, so nothing is missed or doubled.
+    last = run_last_history_id(_run_or_404(request, run_id))
     run = _run_or_404(request, run_id)
-    # Read the timeline's last row first: the page shows the steps known at that row, and its
-    # socket sends everything after it, so nothing is shown twice or missed.
-    last = run_last_history_id(run)
     context = {
         **run_page_context(run, run_timeline(run=run, upto=last)),
         "last_history_id": last,
