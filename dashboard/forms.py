@@ -8,6 +8,9 @@ from django.utils import timezone
 
 from controlplane.accounts.models import User, normalize_email
 from controlplane.keys.models import ApiAccess, FilterMode
+from controlplane.registry.models import App, Function
+from controlplane.runs.models import RunStatus
+from controlplane.runs.selectors import RunFilters
 from controlplane.tenancy.models import Role
 
 
@@ -171,6 +174,58 @@ class EventFilterForm(forms.Form):
         if data.get("since") and data.get("until") and data["since"] >= data["until"]:
             raise ValidationError("“From” must be before “Until”.")
         return data
+
+
+class RunFilterForm(forms.Form):
+    """The runs list's filters; function and app choices come from the environment only."""
+
+    status = forms.MultipleChoiceField(
+        choices=RunStatus.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    function = forms.ModelChoiceField(
+        queryset=Function.objects.none(), required=False, to_field_name="public_id"
+    )
+    app = forms.ModelChoiceField(
+        queryset=App.objects.none(), required=False, to_field_name="public_id"
+    )
+    since = forms.DateTimeField(
+        required=False,
+        label="From (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    until = forms.DateTimeField(
+        required=False,
+        label="Until (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    q = forms.CharField(
+        max_length=200, required=False, label="Search", help_text="Event name or output"
+    )
+
+    def __init__(self, *args, environment, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["function"].queryset = environment.functions.order_by("name")
+        self.fields["app"].queryset = environment.apps.order_by("app_id")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("“From” must be before “Until”.")
+        return data
+
+    def filters(self) -> RunFilters:
+        """The valid filters; none at all when the form has errors."""
+        if not self.is_valid():
+            return RunFilters()
+        data = self.cleaned_data
+        return RunFilters(
+            statuses=tuple(data["status"]),
+            function=data["function"],
+            app=data["app"],
+            since=data["since"],
+            until=data["until"],
+            q=data["q"].strip(),
+        )
 
 
 class EventSendForm(forms.Form):

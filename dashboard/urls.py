@@ -11,6 +11,7 @@ from dashboard.views import (
     keys,
     members,
     organizations,
+    runs,
 )
 
 app_name = "dashboard"
@@ -94,4 +95,9 @@ urlpatterns = [
     path(ENV + "events/send/", events.event_send, name="event-send"),
     path(ENV + "events/names/", events.event_names, name="event-names"),
     path(ENV + "events/<str:event_id>/", events.event_detail, name="event-detail"),
+    path(ENV + "runs/", runs.run_list, name="runs"),
+    path(ENV + "runs/<str:run_id>/", runs.run_detail, name="run-detail"),
+    path(ENV + "runs/<str:run_id>/actions/", runs.run_actions, name="run-actions"),
+    path(ENV + "runs/<str:run_id>/cancel/", runs.run_cancel, name="run-cancel"),
+    path(ENV + "runs/<str:run_id>/replay/", runs.run_replay_view, name="run-replay"),
 ]

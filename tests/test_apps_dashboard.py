@@ -68,7 +68,7 @@ def test_the_function_page_shows_triggers_retries_flow_control_and_next_cron_tim
     assert len(fires) == 5
     assert all(re.search(r"T03:00:00\+0[12]:00$", fire) for fire in fires)  # Paris, 3 am
     assert '4 <span class="muted">(default)</span>' in page
-    assert "Runs: coming with the engine." in page
+    assert f'runs/?function={nightly.public_id}"' in page
     flow = Function.objects.get(slug="py-flow")
     page = client.get(ENV + f"functions/{flow.public_id}/").content.decode()
     assert "&quot;period&quot;: &quot;1m&quot;" in page  # rate limit as declared

@@ -7,6 +7,7 @@ test for it: the kwargs are filled from org B's world by name.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from controlplane.engine.create import run_create
 from controlplane.events.models import Event
 from controlplane.events.services import events_ingest
 from controlplane.keys.models import EventKey, SigningKey
@@ -77,6 +78,7 @@ def foreign_ids(world) -> dict[str, str]:
         kind="out_of_band",
     )
     [event] = events_ingest(environment=world.prod_b, payloads=[{"name": "b/x"}], source="api")
+    run = run_create(function=sync.app.functions.get(), events=[event.event])
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
@@ -88,6 +90,7 @@ def foreign_ids(world) -> dict[str, str]:
         "sync_id": sync.public_id,
         "function_id": sync.app.functions.get().public_id,
         "event_id": event.event.public_id,
+        "run_id": run.public_id,
     }
 
 

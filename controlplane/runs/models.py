@@ -67,8 +67,12 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["environment", "-queued_at", "-id"], name="run_env_recent"),
             models.Index(fields=["function", "-queued_at", "-id"], name="run_function_recent"),
+            # The runs list's status filter, paginated on (queued_at, id).
             models.Index(
-                fields=["environment", "status", "-queued_at"], name="run_env_status_recent"
+                fields=["environment", "status", "-queued_at", "-id"], name="run_env_status_keyset"
+            ),
+            models.Index(
+                fields=["function", "status", "-queued_at", "-id"], name="run_fn_status_keyset"
             ),
             models.Index(
                 fields=["function", "singleton_key"],

@@ -2,6 +2,10 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Min, Q, TextField
+from django.db.models.functions import Cast
 
 from controlplane.runs.models import HistoryKind, Run, RunHistory, Step
 
@@ -66,3 +70,127 @@ def step_attempts(*, run: Run, step_ids: list[str]) -> dict[str, list[RunHistory
     for row in rows:
         attempts[row.step_id].append(row)
     return attempts
+
+
+RUNS_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    statuses: tuple[str, ...] = ()
+    function: object = None  # a Function of the environment
+    app: object = None  # an App of the environment
+    since: datetime | None = None
+    until: datetime | None = None
+    q: str = ""
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[Run]
+    next_after: str | None  # the public id to pass as `after` for the next (older) page
+
+
+def _runs_matching(environment, filters: RunFilters):
+    runs = environment.runs.select_related("environment__organization", "function", "event")
+    if filters.statuses:
+        runs = runs.filter(status__in=filters.statuses)
+    if filters.function is not None:
+        runs = runs.filter(function=filters.function)
+    if filters.app is not None:
+        runs = runs.filter(function__app=filters.app)
+    if filters.since:
+        runs = runs.filter(queued_at__gte=filters.since)
+    if filters.until:
+        runs = runs.filter(queued_at__lt=filters.until)
+    if filters.q:
+        # The output as JSON text: a substring of a key or of a value both match.
+        runs = runs.annotate(output_text=Cast("output", TextField())).filter(
+            Q(event__name__icontains=filters.q) | Q(output_text__icontains=filters.q)
+        )
+    return runs
+
+
+def runs_page(
+    *, environment, filters: RunFilters, after: str | None = None, limit: int = RUNS_PAGE_SIZE
+) -> RunPage:
+    """Newest first, keyset-paginated on (queued_at, id) like `events_page`: `after` is the last
+    run of the previous page; one that is not a run of this environment is ignored. The filters
+    match the (environment|function, [status,] -queued_at, -id) indexes of Run.Meta."""
+    runs = _runs_matching(environment, filters)
+    row = after and environment.runs.filter(public_id=after).values("queued_at", "id").first()
+    if row:
+        runs = runs.filter(queued_at__lte=row["queued_at"]).exclude(
+            queued_at=row["queued_at"], id__gte=row["id"]
+        )
+    rows = list(runs.order_by("-queued_at", "-id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RunPage(runs=rows, next_after=rows[-1].public_id if more else None)
+
+
+def run_matching(*, environment, filters: RunFilters, run_id: int) -> Run | None:
+    """The run (by primary key) if it belongs to the environment and matches the filters."""
+    return _runs_matching(environment, filters).filter(pk=run_id).first()
+
+
+def run_for_page(*, environment, public_id: str) -> Run | None:
+    """A run with everything its page shows beside the steps (one query)."""
+    return (
+        environment.runs.filter(public_id=public_id)
+        .select_related(
+            "environment__organization",
+            "function__app",
+            "event",
+            "parent__function",
+            "replay_of",
+            "cancelled_by",
+        )
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class StepRow:
+    step: Step
+    attempts: list[RunHistory]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    rows: list[StepRow]
+    new: set[str]  # step ids whose first timeline row comes after `since`: not on the page yet
+
+
+def run_timeline(*, run: Run, since: int = 0, upto: int | None = None, step_ids=None) -> Timeline:
+    """The steps of a run as its page shows them, in the order they first appeared.
+
+    `upto`: show only the steps known at that timeline row (a page records the last row it
+    rendered, and its socket sends every later step as new, exactly once). `step_ids`: only
+    these steps. `since`: which steps count as new (first row after it).
+    """
+    firsts = run.history.exclude(step_id="").values("step_id").annotate(first=Min("id"))
+    if step_ids is not None:
+        firsts = firsts.filter(step_id__in=step_ids)
+    first_of = {row["step_id"]: row["first"] for row in firsts}
+    steps = run.steps.order_by("pk")
+    if step_ids is not None:
+        steps = steps.filter(step_id__in=step_ids)
+    if upto is not None:
+        steps = [s for s in steps if first_of.get(s.step_id, 0) <= upto]
+    steps = list(steps)
+    attempts = step_attempts(run=run, step_ids=[s.step_id for s in steps])
+    return Timeline(
+        rows=[StepRow(step=s, attempts=attempts.get(s.step_id, [])) for s in steps],
+        new={s.step_id for s in steps if first_of.get(s.step_id, 0) > since},
+    )
+
+
+def run_last_history_id(run: Run) -> int:
+    return run.history.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def run_steps_changed(run: Run, since: int, upto: int) -> set[str]:
+    """The steps that timeline rows (since, upto] were about."""
+    rows = run.history.filter(id__gt=since, id__lte=upto).exclude(step_id="")
+    return set(rows.values_list("step_id", flat=True))
