@@ -9,10 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from controlplane.engine.settle import events_accept
 from controlplane.events.models import Event
 from controlplane.events.services import events_ingest
 from controlplane.keys.services import event_key_create
+from controlplane.registry.services import app_register
+from controlplane.runs.models import Run
 from controlplane.tenancy.services import environment_create, environment_set_archived
+from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +94,23 @@ def test_the_detail_page_shows_payload_time_key_and_runs(client, world, signed_i
     assert "deploys" in html and key.prefix in html and "u-1" in html
     assert event.event.received_at.strftime("%Y-%m-%d %H:%M:%S") in html
     assert "No runs." in html
+
+
+def test_the_detail_page_links_the_runs_the_event_started(client, world, signed_in):
+    app_register(
+        environment=world.prod_a,
+        payload=python_body(
+            "app", [function("app", "welcome", triggers=[{"event": "app/signup"}])]
+        ),
+        kind="out_of_band",
+    )
+    [accepted] = events_accept(
+        environment=world.prod_a, payloads=[{"name": "app/signup", "data": {}}], source="api"
+    )
+    run = Run.objects.get(event=accepted.event)
+    signed_in(world.viewer)
+    html = client.get(f"{BASE}{accepted.event.public_id}/").content.decode()
+    assert f'href="/org-a/production/runs/{run.public_id}/"' in html
 
 
 def test_members_send_test_events_through_the_ingestion_path(client, world, signed_in):
