@@ -16,6 +16,7 @@ from django.http import QueryDict
 
 from controlplane.accounts.selectors import session_is_verified_for, user_has_two_factor
 from controlplane.ids import is_ulid
+from controlplane.registry.selectors import function_in_environment
 from controlplane.runs import live
 from controlplane.runs.selectors import (
     run_for_page,
@@ -26,7 +27,12 @@ from controlplane.runs.selectors import (
 )
 from controlplane.tenancy.selectors import environment_in_organization, membership_for
 from dashboard.forms import RunFilterForm
-from dashboard.live import run_actions_nudge_html, run_push_html, run_row_html
+from dashboard.live import (
+    flow_panel_nudge_html,
+    run_actions_nudge_html,
+    run_push_html,
+    run_row_html,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -212,3 +218,47 @@ class RunsConsumer(_PageConsumer):
             await self.send(text_data=new)
         else:
             await self.send(text_data=known)
+
+
+class FunctionFlowConsumer(_PageConsumer):
+    """`ws/<org>/<env>/functions/<function_id>/`: the function page's flow-control panel, on
+    the runs list's channel. When one of its runs changes, the page is told to re-fetch the
+    panel (its buttons depend on the viewer's role), at most once a second: a busy function
+    must not turn every step into a panel query per open page."""
+
+    INTERVAL = 1.0
+
+    def resolve(self) -> str:
+        environment = environment_for(self.scope)
+        function_id = self.scope["url_route"]["kwargs"]["function_id"]
+        function = environment and function_in_environment(
+            environment=environment, public_id=function_id
+        )
+        if not function:
+            return ""
+        self.function = function
+        self.nudge = flow_panel_nudge_html(function)
+        self.last_sent, self.later = 0.0, None
+        return live.runs_group(environment.pk)
+
+    async def runs_changed(self, message):
+        if message.get("function") != self.function.pk or self.later is not None:
+            return
+        wait = self.last_sent + self.INTERVAL - asyncio.get_running_loop().time()
+        if wait <= 0:
+            await self.send_nudge()
+        else:
+            # Not awaited here: changes arriving meanwhile must find it pending and be dropped.
+            self.later = asyncio.create_task(self.send_nudge(after=wait))
+
+    async def send_nudge(self, after: float = 0) -> None:
+        if after:
+            await asyncio.sleep(after)
+        self.later = None
+        self.last_sent = asyncio.get_running_loop().time()
+        await self.send(text_data=self.nudge)
+
+    async def disconnect(self, code):
+        if getattr(self, "later", None) is not None:
+            self.later.cancel()
+        await super().disconnect(code)

@@ -54,3 +54,10 @@ def run_row_html(run: Run, *, new: bool) -> str:
         row = render_to_string("dashboard/runs.html#run-row", {"run": run})
         return f'<tbody hx-swap-oob="afterbegin:#runs-body">{row}</tbody>'
     return render_to_string("dashboard/runs.html#run-row", {"run": run, "oob": True})
+
+
+def flow_panel_nudge_html(function) -> str:
+    """Sent when a run of the function changed: the page re-fetches its flow-control panel."""
+    return render_to_string(
+        "dashboard/function_detail.html#flow-nudge", {"function": function, "nudge": True}
+    )

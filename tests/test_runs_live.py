@@ -275,3 +275,42 @@ def test_a_rolled_back_savepoint_does_not_take_the_outer_rows_push_with_it(world
         await socket.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_the_function_page_is_told_to_refetch_its_flow_panel_at_most_once_a_second(
+    world, fn_a, fn_b
+):
+    other = app_register(
+        environment=world.prod_a,
+        payload=python_body("mail", [function("mail", "send")]),
+        kind="out_of_band",
+    ).app.functions.get()
+    cookie = cookie_of(signed_in_client(world.viewer))
+    path = f"/ws/org-a/production/functions/{fn_a.public_id}/"
+    flow_url = f"/org-a/production/functions/{fn_a.public_id}/flow/"
+
+    async def scenario():
+        outsider = cookie_of(await database_sync_to_async(signed_in_client)(world.outsider))
+        refused, connected = await connect(path, ORIGIN, outsider)
+        assert not connected
+        foreign, connected = await connect(
+            f"/ws/org-a/production/functions/{fn_b.public_id}/", ORIGIN, cookie
+        )
+        assert not connected  # org B's function through org A's URL
+        socket, connected = await connect(path, ORIGIN, cookie)
+        assert connected
+
+        await database_sync_to_async(function_invoke)(function=other, data={})
+        assert await socket.receive_nothing(timeout=0.5)  # another function's run
+
+        await database_sync_to_async(function_invoke)(function=fn_a, data={})
+        nudge = await socket.receive_from(timeout=5)
+        assert 'id="flow-nudge" hx-swap-oob="true"' in nudge and f'hx-get="{flow_url}"' in nudge
+        for _ in range(3):  # a burst: one more re-fetch, a second after the first
+            await database_sync_to_async(function_invoke)(function=fn_a, data={})
+        assert await socket.receive_nothing(timeout=0.5)
+        assert 'id="flow-nudge"' in await socket.receive_from(timeout=3)
+        assert await socket.receive_nothing(timeout=1.5)
+        await socket.disconnect()
+
+    async_to_sync(scenario)()

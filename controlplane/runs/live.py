@@ -36,8 +36,8 @@ def serving_on(loop: asyncio.AbstractEventLoop) -> None:
 class _RunChanged:
     """The on-commit callback of one run in one transaction; later rows extend it."""
 
-    def __init__(self, run_id: int, environment_id: int, history_id: int):
-        self.run_id, self.environment_id = run_id, environment_id
+    def __init__(self, run_id: int, environment_id: int, function_id: int, history_id: int):
+        self.run_id, self.environment_id, self.function_id = run_id, environment_id, function_id
         self.first = self.last = history_id
         self.steps: set[str] = set()
 
@@ -66,7 +66,12 @@ class _RunChanged:
             ),
             (
                 runs_group(self.environment_id),
-                {"type": "runs.changed", "run": self.run_id, "last": self.last},
+                {
+                    "type": "runs.changed",
+                    "run": self.run_id,
+                    "function": self.function_id,
+                    "last": self.last,
+                },
             ),
         ]
 
@@ -86,7 +91,7 @@ def run_changed(run, history_id: int, step_id: str = "") -> None:
             if isinstance(callback, _RunChanged) and callback.run_id == run.pk:
                 callback.add(history_id, step_id)
                 return
-    callback = _RunChanged(run.pk, run.environment_id, history_id)
+    callback = _RunChanged(run.pk, run.environment_id, run.function_id, history_id)
     callback.add(history_id, step_id)
     transaction.on_commit(callback, robust=True)
 
