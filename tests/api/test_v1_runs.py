@@ -99,9 +99,7 @@ def test_cancelling_needs_write_access_and_the_runs_environment(api, world, keys
     assert api.delete(url, keys["signing"]).json()["data"]["status"] == "Cancelled"  # idempotent
 
 
-def test_replaying_a_finished_run_starts_a_linked_run_with_the_same_events(
-    api, world, keys, run_a
-):
+def test_replaying_a_finished_run_starts_a_linked_run_with_the_same_events(api, world, keys, run_a):
     url = f"/v1/runs/{run_a.public_id}/replay"
     refused = api.post(url, keys["write"])  # still queued
     assert refused.status_code == 409 and "still active" in refused.json()["error"]
