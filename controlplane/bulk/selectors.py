@@ -59,10 +59,13 @@ def run_filter_of(action: BulkAction) -> RunFilter:
     )
 
 
-def bulk_action_in_environment(*, environment: Environment, public_id: str) -> BulkAction | None:
-    return (
-        environment.bulk_actions.select_related("function__app").filter(public_id=public_id).first()
-    )
+def bulk_action_in_environment(
+    *, environment: Environment, public_id: str, kind: str | None = None
+) -> BulkAction | None:
+    actions = environment.bulk_actions.select_related("function__app")
+    if kind:
+        actions = actions.filter(kind=kind)
+    return actions.filter(public_id=public_id).first()
 
 
 def bulk_actions_page(

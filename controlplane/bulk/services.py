@@ -75,7 +75,8 @@ def bulk_action_create(
     Side effects: the action (its matching runs counted), an audit entry. Chunks follow on
     the next tick of the engine's periodic loop.
     """
-    pace = pace or BulkAction._meta.get_field("pace").default
+    if pace is None:
+        pace = BulkAction._meta.get_field("pace").default
     if not 1 <= pace <= MAX_PACE:
         raise BulkRefused(f"`pace` must be from 1 to {MAX_PACE} runs per second.")
     function = run_filter.function
