@@ -4,9 +4,13 @@ A new URL pattern that is not scoped through the tenant fails here without anyon
 test for it: the kwargs are filled from org B's world by name.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from controlplane.bulk.services import bulk_action_create, run_filter_build
 from controlplane.events.models import Event
 from controlplane.events.services import events_ingest
 from controlplane.keys.models import EventKey, SigningKey
@@ -77,6 +81,17 @@ def foreign_ids(world) -> dict[str, str]:
         kind="out_of_band",
     )
     [event] = events_ingest(environment=world.prod_b, payloads=[{"name": "b/x"}], source="api")
+    bulk = bulk_action_create(
+        run_filter=run_filter_build(
+            function=sync.app.functions.get(),
+            kind="cancel",
+            started_after=timezone.now() - timedelta(hours=1),
+            started_before=timezone.now(),
+        ),
+        kind="cancel",
+        actor=world.outsider,
+        actor_label=world.outsider.email,
+    )
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
@@ -88,6 +103,7 @@ def foreign_ids(world) -> dict[str, str]:
         "sync_id": sync.public_id,
         "function_id": sync.app.functions.get().public_id,
         "event_id": event.event.public_id,
+        "bulk_id": bulk.public_id,
     }
 
 
