@@ -25,14 +25,17 @@ def fn(world):
     return sync.app.functions.get(slug="app-f")
 
 
-def make_runs(function, count: int, *, status: str | None = None) -> list[Run]:
-    """`count` runs of `function`, event data `{"n": i}`; queued, or moved to `status`."""
+def make_runs(
+    function, count: int, *, status: str | None = None, name: str = "test/f", start_at=None
+) -> list[Run]:
+    """`count` runs of `function` for events `name` with data `{"n": i}`: queued (first call due
+    at `start_at`, or now), or moved to `status` without ever calling the app."""
     ingested = events_ingest(
         environment=function.environment,
-        payloads=[{"name": "test/f", "data": {"n": i}} for i in range(count)],
+        payloads=[{"name": name, "data": {"n": i}} for i in range(count)],
         source=EventSource.API,
     )
-    runs = [run_create(function=function, events=[i.event]) for i in ingested]
+    runs = [run_create(function=function, events=[i.event], start_at=start_at) for i in ingested]
     if status:
         Run.objects.filter(pk__in=[r.pk for r in runs]).update(
             status=status, ended_at=timezone.now()

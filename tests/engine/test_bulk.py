@@ -1,5 +1,7 @@
 """Bulk cancel and bulk replay of a real SDK app's runs, on both executor backends: the engine's
-own periodic loop (local: the server's timer thread; Celery: the worker's sweeper) advances them."""
+own periodic loop (local: the server's timer thread; Celery: the worker's sweeper) advances them.
+
+Runs to replay are made failed directly, so only the replays call the app, at their pace."""
 
 import time
 from datetime import timedelta
@@ -12,6 +14,7 @@ from controlplane.bulk.models import BulkAction, BulkStatus
 from controlplane.bulk.services import bulk_action_create, bulk_action_stop, run_filter_build
 from controlplane.engine.settle import events_accept
 from controlplane.runs.models import Job, Run, RunStatus
+from tests.bulk.conftest import make_runs
 from tests.engine import test_python_sdk as sdk
 from tests.engine.harness import wait_for_run
 from tests.engine.test_python_sdk import APP, send
@@ -20,13 +23,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 py_app, env = sdk.py_app, sdk.env
 
 
-def start_runs(environment, name: str, count: int):
+def start_runs(environment, name: str, count: int) -> None:
+    """Runs started the way events start them: the engine calls the app at once."""
     events_accept(
         environment=environment,
         payloads=[{"name": name, "data": {"i": i}} for i in range(count)],
         source="api",
     )
-    return environment.functions.get(slug=f"{APP}-{name.split('/')[1]}")
 
 
 def start(function, kind: str, since, **kwargs) -> BulkAction:
@@ -62,9 +65,12 @@ def ended(action: BulkAction) -> BulkAction:
 
 def test_a_bulk_cancel_leaves_no_run_queued_or_running(env, engine):
     since = timezone.now() - timedelta(seconds=1)
-    fn = start_runs(env, "engine/cancellable", 200)
+    fn = env.functions.get(slug=f"{APP}-cancellable")
+    # Most runs wait for a first call due later (the test app stays responsive); 50 are live.
+    make_runs(fn, 150, name="engine/cancellable", start_at=timezone.now() + timedelta(hours=1))
+    start_runs(env, "engine/cancellable", 50)
     # Cancel while the engine is still busy: queued, mid-call and sleeping runs all match.
-    wait_until(lambda: fn.runs.filter(status=RunStatus.SLEEPING).count() >= 20, what="sleepers")
+    wait_until(lambda: fn.runs.filter(status=RunStatus.SLEEPING).count() >= 10, what="sleepers")
     action = start(fn, "cancel", since)
     assert action.matched == 200
     later = send(env, "engine/cancellable", {"i": "later"})
@@ -80,8 +86,8 @@ def test_a_bulk_cancel_leaves_no_run_queued_or_running(env, engine):
 
 def test_a_bulk_replay_starts_one_linked_run_per_failed_run_at_its_pace(env, engine):
     since = timezone.now() - timedelta(seconds=1)
-    fn = start_runs(env, "engine/hopeless", 100)
-    wait_until(lambda: fn.runs.filter(status=RunStatus.FAILED).count() == 100, what="failures")
+    fn = env.functions.get(slug=f"{APP}-hopeless")
+    make_runs(fn, 100, name="engine/hopeless", status=RunStatus.FAILED)
     began = time.monotonic()
     action = ended(start(fn, "replay", since, statuses=["failed"], pace=40))
     assert time.monotonic() - began >= 1.5  # 100 runs at 40 a second: three chunks
@@ -95,8 +101,8 @@ def test_a_bulk_replay_starts_one_linked_run_per_failed_run_at_its_pace(env, eng
 
 def test_a_stopped_bulk_replay_starts_no_more_runs(env, engine):
     since = timezone.now() - timedelta(seconds=1)
-    fn = start_runs(env, "engine/hopeless", 60)
-    wait_until(lambda: fn.runs.filter(status=RunStatus.FAILED).count() == 60, what="failures")
+    fn = env.functions.get(slug=f"{APP}-hopeless")
+    make_runs(fn, 60, name="engine/hopeless", status=RunStatus.FAILED)
     action = start(fn, "replay", since, statuses=["failed"], pace=10)
     wait_until(lambda: Run.objects.filter(replay_of__function=fn).exists(), what="a replay")
     assert bulk_action_stop(action=action, actor=None, actor_label="test")
