@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "controlplane.registry",
     "controlplane.runs",
     "controlplane.flow",
+    "controlplane.bulk",
     "controlplane.ops",
     "controlplane.observability",
     "dashboard",

@@ -4,9 +4,13 @@ A new URL pattern that is not scoped through the tenant fails here without anyon
 test for it: the kwargs are filled from org B's world by name.
 """
 
+from datetime import timedelta
+
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from controlplane.bulk.services import bulk_action_create, run_filter_build
 from controlplane.engine.create import run_create
 from controlplane.events.models import Event
 from controlplane.events.services import events_ingest
@@ -79,6 +83,17 @@ def foreign_ids(world) -> dict[str, str]:
     )
     [event] = events_ingest(environment=world.prod_b, payloads=[{"name": "b/x"}], source="api")
     run = run_create(function=sync.app.functions.get(), events=[event.event])
+    bulk = bulk_action_create(
+        run_filter=run_filter_build(
+            function=sync.app.functions.get(),
+            kind="cancel",
+            started_after=timezone.now() - timedelta(hours=1),
+            started_before=timezone.now(),
+        ),
+        kind="cancel",
+        actor=world.outsider,
+        actor_label=world.outsider.email,
+    )
     return {
         "org_slug": world.org_b.slug,
         "env_slug": world.prod_b.slug,
@@ -91,6 +106,7 @@ def foreign_ids(world) -> dict[str, str]:
         "function_id": sync.app.functions.get().public_id,
         "event_id": event.event.public_id,
         "run_id": run.public_id,
+        "bulk_id": bulk.public_id,
     }
 
 

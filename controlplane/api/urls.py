@@ -2,7 +2,16 @@
 
 from django.urls import path
 
-from controlplane.api import events, register, v0, v1_events, v1_functions, v1_openapi, v1_runs
+from controlplane.api import (
+    events,
+    register,
+    v0,
+    v1_bulk,
+    v1_events,
+    v1_functions,
+    v1_openapi,
+    v1_runs,
+)
 
 urlpatterns = [
     path("e/<str:event_key>", events.event_api, name="event-api"),
@@ -11,5 +20,6 @@ urlpatterns = [
     *v1_events.urlpatterns,
     *v1_runs.urlpatterns,
     *v1_functions.urlpatterns,
+    *v1_bulk.urlpatterns,
     *v1_openapi.urlpatterns,
 ]

@@ -108,11 +108,14 @@ def page_cursor(request) -> str | None:
 def time_param(request, name: str) -> datetime | None:
     """An RFC 3339 time from the query string (UTC when it names no offset)."""
     raw = request.GET.get(name, "")
-    if raw == "":
-        return None
+    return None if raw == "" else parse_time(raw, name)
+
+
+def parse_time(raw, name: str) -> datetime:
+    """An RFC 3339 time (UTC when it names no offset), or ApiError naming the field."""
     try:
         value = parse_datetime(raw)
-    except ValueError:
+    except (ValueError, TypeError):  # a bad date, or not a string at all
         value = None
     try:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)

@@ -125,6 +125,25 @@ _RUN_FIELDS = {
     "ended_at": _NULLABLE_TIME,
 }
 
+_REPLAYABLE = {"enum": ["failed", "cancelled"]}
+_BULK_FIELDS = {
+    "id": _STRING,
+    "name": _STRING,
+    "app_id": _STRING,
+    "function_id": {"type": "string", "description": "The function's slug (`<app>-<fn>`)."},
+    "started_after": _TIME,
+    "started_before": _TIME,
+    "if": {"type": ["string", "null"], "description": "CEL over `event`, the trigger event."},
+    "status": {"enum": ["running", "stopped", "completed"]},
+    "note": {"type": ["string", "null"], "description": "Why it stopped."},
+    "matched": {"type": "integer", "description": "Runs that matched when it was created."},
+    "processed": {"type": "integer", "description": "Matching runs handled so far."},
+    "succeeded": {"type": "integer", "description": "Runs cancelled (or replayed) so far."},
+    "created_by": _STRING,
+    "created_at": _TIME,
+    "ended_at": _NULLABLE_TIME,
+}
+
 _SCHEMAS = {
     "Error": _object({"error": _STRING, "status": _INT}),
     "Metadata": _object({"fetched_at": _TIME, "cached_until": _NULLABLE_TIME}),
@@ -188,6 +207,14 @@ _SCHEMAS = {
     "Invocation": _object({"run_id": _STRING, "event_id": _STRING}),
     "Pause": _object({"function": _ref("Function"), "cancelled_runs": _INT}),
     "SkippedReplay": _object({"runs_started": _INT}),
+    "Cancellation": _object(_BULK_FIELDS),
+    "BulkReplay": _object(
+        _BULK_FIELDS
+        | {
+            "statuses": {"type": "array", "items": _REPLAYABLE},
+            "pace": {"type": "integer", "description": "Replays started per second, at most."},
+        }
+    ),
 }
 
 _PAUSE_BODY = {
@@ -201,6 +228,84 @@ _INVOKE_BODY = {
         "application/json": {"schema": _object({}, {"data": _ANY_OBJECT, "user": _ANY_OBJECT})}
     },
 }
+
+_BULK_BODY = {
+    "app_id": {"type": "string", "description": "Optional: the function's app, as a check."},
+    "function_id": {"type": "string", "description": "The function's slug (`<app>-<fn>`)."},
+    "started_after": {**_TIME, "description": "Runs queued at or after this time."},
+    "started_before": {**_TIME, "description": "Runs queued before this time."},
+    "if": {"type": ["string", "null"], "description": "CEL over `event`: only matching runs."},
+}
+
+
+def _body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_CANCELLATION_BODY = _body(
+    _object(
+        {k: _BULK_BODY[k] for k in ("function_id", "started_after", "started_before")},
+        {
+            "app_id": _BULK_BODY["app_id"],
+            "if": _BULK_BODY["if"],
+            "name": {"type": ["string", "null"], "maxLength": 200},
+        },
+    )
+)
+_REPLAY_BODY = _body(
+    _object(
+        {
+            "function_id": _BULK_BODY["function_id"],
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "statuses": {"type": "array", "items": _REPLAYABLE, "minItems": 1},
+            "started_after": _BULK_BODY["started_after"],
+            "started_before": _BULK_BODY["started_before"],
+        },
+        {
+            "app_id": _BULK_BODY["app_id"],
+            "if": _BULK_BODY["if"],
+            "pace": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+        },
+    )
+)
+
+
+def _bulk_paths(plural: str, noun: str, schema: str, body: dict) -> dict:
+    """`/v1/<plural>` (list, create) and `/v1/<plural>/{id}` (get, stop) of one bulk kind."""
+    id_param = _path_param(f"{noun}_id", f"The {noun}'s id (a ULID).")
+    return {
+        f"/v1/{plural}": {
+            "get": _operation(
+                f"v1-{plural}",
+                f"List bulk {plural}",
+                _ok("Newest first, with their progress.", _list(schema)),
+                params=_PAGE,
+            ),
+            "post": _operation(
+                f"v1-{noun}-create",
+                f"Start a bulk {noun}",
+                _ok("Started: it proceeds in the background.", _item(schema)),
+                write=True,
+                body=body,
+            ),
+        },
+        f"/v1/{plural}/{{{noun}_id}}": {
+            "get": _operation(
+                f"v1-{noun}",
+                f"Get a bulk {noun}",
+                _ok("Its progress.", _item(schema)),
+                params=[id_param],
+            ),
+            "delete": _operation(
+                f"v1-{noun}-stop",
+                f"Stop a bulk {noun}",
+                _ok("Stopped (or as it had already ended).", _item(schema)),
+                write=True,
+                params=[id_param],
+            ),
+        },
+    }
+
 
 DOCUMENT = {
     "openapi": "3.1.0",
@@ -324,6 +429,8 @@ DOCUMENT = {
                 params=[_path_param("function_id", "The function's slug (`<app>-<fn>`).")],
             )
         },
+        **_bulk_paths("cancellations", "cancellation", "Cancellation", _CANCELLATION_BODY),
+        **_bulk_paths("replays", "replay", "BulkReplay", _REPLAY_BODY),
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -14,6 +14,7 @@ from django.utils import timezone
 from controlplane.engine.cron import FIRE_CRON_TASK
 from controlplane.engine.cron import fire_cron as fire_cron_service
 from controlplane.engine.jobs import jobs_claim_due
+from controlplane.engine.ticks import ticks_run
 from controlplane.engine.worker import run_claimed, worker_name
 from controlplane.runs.models import Job
 
@@ -92,6 +93,7 @@ class _Sweeper:
             except Exception:
                 log.exception("sweeping jobs failed")
                 close_old_connections()
+            ticks_run()  # periodic work of other apps (bulk actions)
 
 
 _sweeper = _Sweeper()

@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from controlplane.registry.cron import cron_next_times
 from controlplane.registry.selectors import function_in_environment, functions_of
+from controlplane.tenancy.models import Role
 from dashboard.charts import run_charts
 from dashboard.decorators import environment_view
 
@@ -44,6 +45,7 @@ def function_detail(request, function_id):
         "retries": function.max_attempts - 1,
         "retries_declared": "retries" in function.config["steps"]["step"],
         "declared": declared,
+        "can_act": request.membership.allows(Role.MEMBER),
         "run_charts": run_charts(
             environment=request.environment,
             function=function,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from controlplane.engine.cron import cron_tick
 from controlplane.engine.jobs import jobs_claim_due, next_due_at
+from controlplane.engine.ticks import ticks_run
 from controlplane.engine.worker import run_claimed, worker_name
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class LocalBackend:
         self._pool = ThreadPoolExecutor(settings.LOCAL_WORKERS, thread_name_prefix="engine")
         self._threads = [
             threading.Thread(target=self._claim_loop, name="engine-claimer", daemon=True),
-            threading.Thread(target=self._cron_loop, name="engine-cron", daemon=True),
+            threading.Thread(target=self._periodic_loop, name="engine-periodic", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
@@ -110,7 +111,8 @@ class LocalBackend:
             return settings.ENGINE_POLL_SECONDS
         return min(max((due - timezone.now()).total_seconds(), 0), settings.ENGINE_POLL_SECONDS)
 
-    def _cron_loop(self) -> None:
+    def _periodic_loop(self) -> None:
+        """Once a second: fire due cron triggers, then the other periodic work (bulk actions)."""
         try:
             while not self._stop.wait(1.0):
                 try:
@@ -118,5 +120,6 @@ class LocalBackend:
                 except Exception:
                     log.exception("cron tick failed")
                     close_old_connections()
+                ticks_run()
         finally:
             connection.close()
