@@ -8,6 +8,7 @@ appended, and the steps they were about.
 
 import asyncio
 import logging
+import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -110,5 +111,17 @@ def publish(messages: list[tuple[str, dict]]) -> None:
         # Queues of the in-memory layer wake only their own loop's waiters: hand the sends to
         # that loop instead of blocking this (engine) thread on a loop of its own.
         asyncio.run_coroutine_threadsafe(send_all(), loop)
+    elif _loop_running_here():
+        # Synchronous code on a thread that also runs an event loop (Playwright's sync API
+        # does that) cannot block on async_to_sync: send from a thread of its own.
+        threading.Thread(target=async_to_sync(send_all), name="live-publish").start()
     else:
         async_to_sync(send_all)()
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

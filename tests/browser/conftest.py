@@ -26,7 +26,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is started, its event loop counts as
+# running in this thread, and later tests that drive async code from it (websocket consumers
+# through async_to_sync) would be refused.
+@pytest.fixture(scope="module")
 def browser():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (see .ci/run)")
