@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from controlplane.api.auth import authenticate_v1
 from controlplane.api.responses import error_response
+from controlplane.events.validation import EventRejected, ensure_storable
 from controlplane.ids import is_ulid
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -137,6 +138,10 @@ def json_object_body(request) -> dict:
         raise ApiError("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError("The request body must be a JSON object.")
+    try:
+        ensure_storable(body)  # a NUL or a lone surrogate would reach the database and fail there
+    except EventRejected as exc:
+        raise ApiError(f"The request body cannot be stored: {exc.message}", exc.status) from None
     return body
 
 

@@ -15,7 +15,6 @@ from controlplane.api.v1_base import (
     v1_endpoint,
 )
 from controlplane.engine.invoke import function_invoke
-from controlplane.events.validation import EventRejected, ensure_storable
 from controlplane.flow.services import function_pause, function_resume, skipped_replay
 from controlplane.registry.models import Function
 from controlplane.registry.selectors import app_by_app_id, function_by_slug, functions_page
@@ -66,10 +65,6 @@ def function_invoke_view(request, function_id):
     for field in ("data", "user"):
         if not isinstance(body.get(field, {}), dict):
             raise ApiError(f"`{field}` must be a JSON object.")
-    try:
-        ensure_storable(body)
-    except EventRejected as exc:
-        raise ApiError(f"The payload cannot be stored: {exc.message}", exc.status) from None
     if request.environment.is_archived:
         raise ApiError("This environment is archived: it starts no runs.", 409)
     if not function.is_active:

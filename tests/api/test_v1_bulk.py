@@ -115,6 +115,7 @@ def test_another_environments_ids_are_404(api, keys, app_a):
             "earlier than",
         ),
         ("/v1/cancellations", window(function_id="app-f", **{"if": "event.=="}), "not valid"),
+        ("/v1/cancellations", window(function_id="app-f", name="a\x00b"), "NUL"),
         ("/v1/cancellations", window(function_id="app-f", statuses=["failed"]), "Unknown field"),
         ("/v1/replays", window(function_id="app-f", statuses=["failed"]), "Missing field(s): name"),
         (
