@@ -39,7 +39,8 @@ def run_replay(*, run: Run, actor=None) -> Run:
     """A new run of the same function with the same event(s), linked as a replay of `run`.
 
     Only finished runs replay, and only while their function can start runs (not removed, not
-    archived, not paused, environment not archived): otherwise ReplayRefused. Side effects: the new run, an audit entry.
+    archived, not paused, environment not archived): otherwise ReplayRefused. Side effects: the
+    new run, an audit entry.
     """
     function = run.function
     if not run.is_finished:

@@ -15,13 +15,13 @@ from controlplane.engine.jobs import job_schedule
 from controlplane.engine.ops import apply_outcome
 from controlplane.engine.protocol import parse_duration, parse_time, request_body
 from controlplane.engine.settle import settle
-from controlplane.engine.steps import run_state_save, step_resolve_pending
+from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
 from controlplane.engine.terminate import run_cancel
 from controlplane.keys.selectors import signing_keys_in_clear
 from controlplane.observability.hooks import run_started_observed, sdk_call_observed
 from controlplane.observability.logging import log_bind
-from controlplane.runs.history import history_append
-from controlplane.runs.models import HistoryKind, Job, JobKind, Run, Step, Wait
+from controlplane.runs.history import history_append, history_batched
+from controlplane.runs.models import HistoryKind, Job, JobKind, Run, Wait
 from controlplane.runs.selectors import memoized_steps
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ def _in_run_transaction(job: Job, owner: str, apply, loaded: Run | None = None) 
             # The call's concurrency slots are free now: the next call in line may go.
             transaction.on_commit(lambda: backend().slots_freed(queues))
         fx = Effects()
-        apply(run, job, fx)
+        with history_batched(run):
+            apply(run, job, fx)
         if not run.is_finished:
             run_state_save(run)
         settle(fx)
@@ -142,7 +143,7 @@ def _resume(run: Run, job: Job, fx: Effects) -> None:
     """A sleep ended, or a wait / invoke timed out: the step gets its (null or error) result."""
     if run.is_finished:
         return
-    step = Step.objects.filter(run=run, step_id=job.step_id).first()
+    step = run_steps(run).get(job.step_id)
     if step is None or step.has_memo:
         return
     if job.payload.get("wait"):
