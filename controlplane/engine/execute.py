@@ -5,11 +5,11 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from controlplane.engine.backends import backend
-from controlplane.engine.client import CallOutcome, call_app, step_url
+from controlplane.engine.client import call_app, step_url
 from controlplane.engine.effects import Effects
 from controlplane.engine.jobs import job_schedule
 from controlplane.engine.ops import apply_outcome
@@ -79,8 +79,10 @@ def _call(job: Job, owner: str) -> None:
     if start_by and run.started_at is None and parse_time(start_by) < timezone.now():
         _in_run_transaction(job, owner, _start_timeout, loaded=run)
         return
+    request = _request(run, job)
+    _release_pooled_connection()
     started = timezone.now()
-    outcome = _call_app(run, job)
+    outcome = call_app(**request)
     ended = timezone.now()
 
     def apply(run: Run, job: Job, fx: Effects) -> None:
@@ -95,7 +97,18 @@ def _call(job: Job, owner: str) -> None:
     _in_run_transaction(job, owner, apply, loaded=run)
 
 
-def _call_app(run: Run, job: Job) -> CallOutcome:
+def _release_pooled_connection() -> None:
+    """Hand a pooled database connection back for the length of the app call: a worker would
+    otherwise hold one of the pool's connections idle while the app works, and with more
+    workers than pooled connections that capped the calls in flight. Unpooled connections
+    stay: reconnecting costs more than it saves."""
+    pooled = connection.vendor == "postgresql" and connection.pool is not None
+    if pooled and not connection.in_atomic_block:
+        connection.close()
+
+
+def _request(run: Run, job: Job) -> dict:
+    """What `call_app` needs for this call: the body (PROTOCOL.md 4.4), the URL and the keys."""
     environment, function = run.environment, run.function
     steps, stack = memoized_steps(run)
     # Only a batch has more than its triggering event: spare the query otherwise.
@@ -121,7 +134,7 @@ def _call_app(run: Run, job: Job) -> CallOutcome:
         # Too big to send: the SDK fetches events and steps from /v0/runs/{id}/... (4.7).
         body = request_body(**fields, use_api=True)
     active, accepted = signing_keys_in_clear(environment)
-    return call_app(
+    return dict(
         url=step_url(function.step_url, job.step_id),
         body=body,
         signing_key=None if environment.is_dev_mode else active,

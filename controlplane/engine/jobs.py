@@ -16,6 +16,7 @@ from django.db.models.functions import Random, RowNumber
 from django.utils import timezone
 
 from controlplane.engine.backends import backend
+from controlplane.engine.protocol import DISCOVERY
 from controlplane.runs.models import Job, JobKind, Run
 
 CLAIM_LOCK = 0x434C4149  # "CLAI": the advisory lock claims take on PostgreSQL
@@ -52,6 +53,8 @@ def job_schedule(
         ck2=ck2,
         ck2_limit=ck2_limit,
     )
+    if kind == JobKind.CALL and step_id == DISCOVERY:
+        run._discovery_queued = True  # for engine.steps.discovery_queued, in this transaction
     transaction.on_commit(lambda: backend().jobs_created([(job.pk, job.available_at)]))
     return job
 

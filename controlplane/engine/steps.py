@@ -10,6 +10,7 @@ made from that snapshot, which the writes here keep up to date: no existence che
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 
 from controlplane.engine.jobs import job_schedule
@@ -40,15 +41,43 @@ class KnownStep:
     race: bool
 
 
+# The one read: the run's steps, plus a row per queued discovery call (marked by its kind).
+_QUEUED_DISCOVERY = "job:discovery"
+_RUN_STEPS_SQL = (
+    "SELECT id, step_id, name, kind, status, has_memo, race FROM {step} WHERE run_id = %s "
+    "UNION ALL SELECT id, step_id, '', %s, '', %s, %s FROM {job} "
+    "WHERE run_id = %s AND kind = %s AND step_id = %s"
+)
+
+
 def run_steps(run: Run) -> dict[str, KnownStep]:
-    """The run's steps by step id, read once per locked run instance (callers hold the lock)."""
+    """The run's steps by step id, read once per locked run instance (callers hold the lock).
+
+    The same query tells whether a discovery call is queued (`discovery_queued`).
+    """
     known = getattr(run, "_known_steps", None)
     if known is None:
-        rows = Step.objects.filter(run=run).values_list(
-            "pk", "step_id", "name", "kind", "status", "has_memo", "race"
-        )
-        known = run._known_steps = {row[1]: KnownStep(*row) for row in rows}
+        sql = _RUN_STEPS_SQL.format(step=Step._meta.db_table, job=Job._meta.db_table)
+        params = [run.pk, _QUEUED_DISCOVERY, False, False, run.pk, JobKind.CALL, DISCOVERY]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        known = run._known_steps = {}
+        for row in rows:
+            if row[3] == _QUEUED_DISCOVERY:
+                run._discovery_queued = True
+            else:
+                known[row[1]] = KnownStep(
+                    row[0], row[1], row[2], row[3], row[4], bool(row[5]), bool(row[6])
+                )
     return known
+
+
+def discovery_queued(run: Run) -> bool:
+    """Whether a discovery call of the run is queued (read with its steps, kept up to date by
+    `job_schedule` for the rest of the transaction)."""
+    run_steps(run)
+    return bool(getattr(run, "_discovery_queued", False))
 
 
 def step_pending(
@@ -130,7 +159,7 @@ def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
     if pending and not after_race:
         run_status_for_pending(run)
         return
-    if Job.objects.filter(run=run, kind=JobKind.CALL, step_id=DISCOVERY).exists():
+    if discovery_queued(run):
         return
     if run.sdk_version >= 2 and run.disable_immediate_execution and not pending:
         run.disable_immediate_execution = False

@@ -68,7 +68,7 @@ def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
         "function_id": run.function.slug,
         "run_id": run.public_id,
         "event": trigger,
-        "events": [e.as_sdk_payload() for e in run.events.order_by("id")],
+        "events": _events_payload(run, trigger),
         "_inngest": {"status": status.capitalize()},
     }
     if run.parent_id:
@@ -87,6 +87,13 @@ def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
             run.environment,
             {"name": "inngest/function.cancelled", "data": data, "id": run.public_id},
         )
+
+
+def _events_payload(run: Run, trigger: dict) -> list[dict]:
+    """The run's events; only a batch has more than its triggering event (as in the call)."""
+    if run.function.config.get("batchEvents"):
+        return [e.as_sdk_payload() for e in run.events.order_by("id")]
+    return [trigger]
 
 
 def _resolve_parent(run: Run, status: str, output, error) -> None:
