@@ -24,7 +24,9 @@ def database_url(name: str) -> str:
 
 
 def database_create(name: str) -> str:
-    """Drop and create `name`, migrate it; its URL."""
+    """Drop and create `name` (after BENCH_DATABASE_PREFIX, so checkouts sharing one PostgreSQL
+    need not drop each other's bench database), migrate it; its URL."""
+    name = os.environ.get("BENCH_DATABASE_PREFIX", "") + name
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

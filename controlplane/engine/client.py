@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlplane.engine.protocol import Op, parse_ops, parse_time, unwrap_streamed
-from controlplane.keys.signatures import sign_request, verify_response
+from controlplane.keys.signatures import sign_canonical_request, verify_response
 
 _local = threading.local()
 MIN_RETRY_AFTER, MAX_RETRY_AFTER = timedelta(seconds=1), timedelta(hours=24)
@@ -66,7 +66,7 @@ def call_app(
     if version >= 1:
         headers["X-Inngest-Req-Version"] = str(version)
     if signing_key:
-        headers["X-Inngest-Signature"] = sign_request(payload, signing_key)
+        headers["X-Inngest-Signature"] = sign_canonical_request(payload, signing_key)
     try:
         response = _http().post(url, content=payload, headers=headers)
     except httpx.TimeoutException:

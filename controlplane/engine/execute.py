@@ -5,23 +5,23 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from controlplane.engine.backends import backend
-from controlplane.engine.client import CallOutcome, call_app, step_url
+from controlplane.engine.client import call_app, step_url
 from controlplane.engine.effects import Effects
 from controlplane.engine.jobs import job_schedule
 from controlplane.engine.ops import apply_outcome
 from controlplane.engine.protocol import parse_duration, parse_time, request_body
 from controlplane.engine.settle import settle
-from controlplane.engine.steps import run_state_save, step_resolve_pending
+from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
 from controlplane.engine.terminate import run_cancel
 from controlplane.keys.selectors import signing_keys_in_clear
 from controlplane.observability.hooks import run_started_observed, sdk_call_observed
 from controlplane.observability.logging import log_bind
-from controlplane.runs.history import history_append
-from controlplane.runs.models import HistoryKind, Job, JobKind, Run, Step, Wait
+from controlplane.runs.history import history_append, history_batched
+from controlplane.runs.models import HistoryKind, Job, JobKind, Run, Wait
 from controlplane.runs.selectors import memoized_steps
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ def _in_run_transaction(job: Job, owner: str, apply, loaded: Run | None = None) 
             # The call's concurrency slots are free now: the next call in line may go.
             transaction.on_commit(lambda: backend().slots_freed(queues))
         fx = Effects()
-        apply(run, job, fx)
+        with history_batched(run):
+            apply(run, job, fx)
         if not run.is_finished:
             run_state_save(run)
         settle(fx)
@@ -78,8 +79,10 @@ def _call(job: Job, owner: str) -> None:
     if start_by and run.started_at is None and parse_time(start_by) < timezone.now():
         _in_run_transaction(job, owner, _start_timeout, loaded=run)
         return
+    request = _request(run, job)
+    _release_pooled_connection()
     started = timezone.now()
-    outcome = _call_app(run, job)
+    outcome = call_app(**request)
     ended = timezone.now()
 
     def apply(run: Run, job: Job, fx: Effects) -> None:
@@ -94,7 +97,18 @@ def _call(job: Job, owner: str) -> None:
     _in_run_transaction(job, owner, apply, loaded=run)
 
 
-def _call_app(run: Run, job: Job) -> CallOutcome:
+def _release_pooled_connection() -> None:
+    """Hand a pooled database connection back for the length of the app call: a worker would
+    otherwise hold one of the pool's connections idle while the app works, and with more
+    workers than pooled connections that capped the calls in flight. Unpooled connections
+    stay: reconnecting costs more than it saves."""
+    pooled = connection.vendor == "postgresql" and connection.pool is not None
+    if pooled and not connection.in_atomic_block:
+        connection.close()
+
+
+def _request(run: Run, job: Job) -> dict:
+    """What `call_app` needs for this call: the body (PROTOCOL.md 4.4), the URL and the keys."""
     environment, function = run.environment, run.function
     steps, stack = memoized_steps(run)
     # Only a batch has more than its triggering event: spare the query otherwise.
@@ -120,7 +134,7 @@ def _call_app(run: Run, job: Job) -> CallOutcome:
         # Too big to send: the SDK fetches events and steps from /v0/runs/{id}/... (4.7).
         body = request_body(**fields, use_api=True)
     active, accepted = signing_keys_in_clear(environment)
-    return call_app(
+    return dict(
         url=step_url(function.step_url, job.step_id),
         body=body,
         signing_key=None if environment.is_dev_mode else active,
@@ -142,7 +156,7 @@ def _resume(run: Run, job: Job, fx: Effects) -> None:
     """A sleep ended, or a wait / invoke timed out: the step gets its (null or error) result."""
     if run.is_finished:
         return
-    step = Step.objects.filter(run=run, step_id=job.step_id).first()
+    step = run_steps(run).get(job.step_id)
     if step is None or step.has_memo:
         return
     if job.payload.get("wait"):

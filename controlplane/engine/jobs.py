@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Min, Q, Window
-from django.db.models.functions import Random, RowNumber
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from controlplane.engine.backends import backend
+from controlplane.engine.protocol import DISCOVERY
 from controlplane.runs.models import Job, JobKind, Run
 
 CLAIM_LOCK = 0x434C4149  # "CLAI": the advisory lock claims take on PostgreSQL
@@ -52,6 +52,8 @@ def job_schedule(
         ck2=ck2,
         ck2_limit=ck2_limit,
     )
+    if kind == JobKind.CALL and step_id == DISCOVERY:
+        run._discovery_queued = True  # for engine.steps.discovery_queued, in this transaction
     transaction.on_commit(lambda: backend().jobs_created([(job.pk, job.available_at)]))
     return job
 
@@ -80,12 +82,34 @@ def _claim_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK])
 
 
+# The claim's two reads, written out: they run once per claim, and compiling them through the
+# ORM (a window function, a random order) cost more CPU than the rest of the claim.
+_IN_FLIGHT_SQL = (
+    "SELECT ck1, ck1_limit, ck2, ck2_limit FROM {job} "
+    "WHERE kind = %s AND lease_until >= %s AND ck1 <> ''"
+)
+# Each environment's due jobs ranked by priority-adjusted time; the first of every environment,
+# then the second, ..., environments of the same rank in random order.
+_CANDIDATES_SQL = (
+    "SELECT * FROM (SELECT {job}.*, "
+    "ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY sort_at, id) AS claim_rank, "
+    "RANDOM() AS claim_shuffle FROM {job} "
+    "WHERE available_at <= %s AND (lease_until IS NULL OR lease_until < %s){full}"
+    ") ranked WHERE claim_rank <= %s ORDER BY claim_rank, claim_shuffle LIMIT %s"
+)
+
+
 def _in_flight(now: datetime) -> tuple[Counter, dict[str, int]]:
     """App calls holding a slot of each concurrency queue (leased, unexpired call jobs), and
     each queue's limit."""
     counts, limits = Counter(), {}
-    leased = Job.objects.filter(kind=JobKind.CALL, lease_until__gte=now).exclude(ck1="")
-    for ck1, limit1, ck2, limit2 in leased.values_list("ck1", "ck1_limit", "ck2", "ck2_limit"):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _IN_FLIGHT_SQL.format(job=Job._meta.db_table),
+            [JobKind.CALL, connection.ops.adapt_datetimefield_value(now)],
+        )
+        leased = cursor.fetchall()
+    for ck1, limit1, ck2, limit2 in leased:
         for key, limit in ((ck1, limit1), (ck2, limit2)):
             if key:
                 counts[key] += 1
@@ -105,6 +129,18 @@ def _take(job: Job, counts: Counter) -> None:
             counts[key] += 1
 
 
+def _candidates(now: datetime, full: list[str], limit: int) -> list[Job]:
+    """Due jobs not queued behind a full concurrency queue, in claim order (see below)."""
+    at = connection.ops.adapt_datetimefield_value(now)
+    exclude, params = "", [at, at]
+    if full:
+        marks = ", ".join(["%s"] * len(full))
+        exclude = f" AND ck1 NOT IN ({marks}) AND ck2 NOT IN ({marks})"
+        params += [*full, *full]
+    sql = _CANDIDATES_SQL.format(job=Job._meta.db_table, full=exclude)
+    return list(Job.objects.raw(sql, [*params, limit, limit * 4]))
+
+
 def jobs_claim_due(*, owner: str, limit: int) -> list[Job]:
     """Lease up to `limit` due jobs that fit their concurrency limits.
 
@@ -119,17 +155,7 @@ def jobs_claim_due(*, owner: str, limit: int) -> list[Job]:
         _claim_lock()
         counts, limits = _in_flight(now)
         full = [key for key, count in counts.items() if count >= limits[key]]
-        due = Job.objects.filter(_claimable(now))
-        if full:
-            due = due.exclude(ck1__in=full).exclude(ck2__in=full)
-        rank = Window(
-            RowNumber(), partition_by=[F("environment_id")], order_by=[F("sort_at"), F("id")]
-        )
-        candidates = list(
-            due.annotate(rank=rank, shuffle=Random())
-            .filter(rank__lte=limit)
-            .order_by("rank", "shuffle")[: limit * 4]
-        )
+        candidates = _candidates(now, full, limit)
         chosen = []
         for job in candidates:
             if len(chosen) == limit:

@@ -33,8 +33,7 @@ def apply_outcome(run: Run, job: Job, outcome: CallOutcome, *, fx: Effects) -> N
     if outcome.sdk_version is not None and run.sdk_version == -1:
         run.sdk_version = outcome.sdk_version
     if outcome.kind == "done":
-        Job.objects.filter(run=run).exclude(pk=job.pk).filter(kind=JobKind.CALL).delete()
-        run_complete(run, outcome.output, fx=fx)
+        run_complete(run, outcome.output, fx=fx)  # drops the run's other jobs too
     elif outcome.kind == "ops" and outcome.ops:
         _apply_ops(run, job, outcome.ops, fx=fx)
     else:
@@ -131,11 +130,10 @@ def _step_error(run, job, op, fx):
 
 
 def _step_planned(run, job, op, fx):
-    if run.steps.filter(step_id=op.id).exists():
-        return False  # already planned or done: a discovery re-reports unfinished steps
-    step_pending(
+    if not step_pending(
         run, op.id, status=StepStatus.PLANNED, kind=StepKind.RUN, name=op.user_name, race=op.is_race
-    )
+    ):
+        return False  # already planned or done: a discovery re-reports unfinished steps
     history_append(run, HistoryKind.STEP_STARTED, step_id=op.id, step_name=op.user_name)
     job_schedule(run, JobKind.CALL, step_id=op.id)
     return False

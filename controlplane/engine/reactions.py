@@ -6,13 +6,13 @@ from collections import defaultdict
 from django.utils import timezone
 
 from controlplane.engine.effects import Effects
-from controlplane.engine.steps import run_state_save, step_resolve_pending
+from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
 from controlplane.engine.terminate import run_cancel
 from controlplane.events.models import Event
 from controlplane.expressions import matches
 from controlplane.flow.admission import admit
 from controlplane.registry.models import FunctionTrigger
-from controlplane.runs.models import HistoryKind, Run, Step, StepStatus, Wait, WaitKind
+from controlplane.runs.models import HistoryKind, Run, StepStatus, Wait, WaitKind
 
 
 def react(events: list[Event], *, fx: Effects) -> list[Run]:
@@ -103,8 +103,8 @@ def _on_wait_resolved(wait: Wait, event: Event, incoming: dict, *, fx: Effects) 
     if wait.kind == WaitKind.CANCEL:
         run_cancel(run, fx=fx, reason=f"Cancelled by event {event.name} ({event.public_id}).")
         return
-    step = Step.objects.filter(run=run, step_id=wait.step_id, status=StepStatus.WAITING).first()
-    if step is not None:
+    step = run_steps(run).get(wait.step_id)
+    if step is not None and step.status == StepStatus.WAITING:
         # The SDK gets the matching event itself, not wrapped (PROTOCOL.md 4.4).
         step_resolve_pending(
             run, step, incoming, history_kind=HistoryKind.WAIT_RESOLVED, event=event.public_id

@@ -6,7 +6,7 @@ Callers hold the run's lock. Internal events go onto `fx` and are emitted by `se
 from django.utils import timezone
 
 from controlplane.engine.effects import Effects
-from controlplane.engine.steps import run_state_save, step_resolve_pending
+from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
 from controlplane.observability.hooks import run_finished_observed
 from controlplane.runs.history import history_append
 from controlplane.runs.models import (
@@ -15,7 +15,6 @@ from controlplane.runs.models import (
     Job,
     Run,
     RunStatus,
-    Step,
     StepStatus,
     Wait,
 )
@@ -69,7 +68,7 @@ def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
         "function_id": run.function.slug,
         "run_id": run.public_id,
         "event": trigger,
-        "events": [e.as_sdk_payload() for e in run.events.order_by("id")],
+        "events": _events_payload(run, trigger),
         "_inngest": {"status": status.capitalize()},
     }
     if run.parent_id:
@@ -90,13 +89,20 @@ def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
         )
 
 
+def _events_payload(run: Run, trigger: dict) -> list[dict]:
+    """The run's events; only a batch has more than its triggering event (as in the call)."""
+    if run.function.config.get("batchEvents"):
+        return [e.as_sdk_payload() for e in run.events.order_by("id")]
+    return [trigger]
+
+
 def _resolve_parent(run: Run, status: str, output, error) -> None:
     """Hand an invoked run's result (or error) back to the step that invoked it."""
     parent = Run.objects.select_for_update().get(pk=run.parent_id)
-    step = Step.objects.filter(
-        run=parent, step_id=run.parent_step_id, status=StepStatus.INVOKING
-    ).first()
-    if parent.is_finished or step is None:
+    if parent.is_finished:
+        return
+    step = run_steps(parent).get(run.parent_step_id)
+    if step is None or step.status != StepStatus.INVOKING:
         return
     failed = status != RunStatus.COMPLETED
     memo = {"error": error} if failed else {"data": output}

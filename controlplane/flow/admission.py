@@ -33,8 +33,12 @@ def admit(function: Function, event: Event, *, fx: Effects) -> Run | None:
     event added to a pending run. Rate limits and throttles lock only their own counter row.
     """
     if any(function.config.get(option) for option in _SERIALIZED):
+        # NO KEY UPDATE: it serializes admissions all the same, but does not block the foreign
+        # key checks of rows that reference the function (an engine transaction's SdkCall row,
+        # checked at its commit while it holds a run lock this transaction may wait for next:
+        # with FOR UPDATE the two deadlocked).
         function = (
-            Function.objects.select_for_update(of=("self",))
+            Function.objects.select_for_update(of=("self",), no_key=True)
             .select_related("app", "environment")
             .get(pk=function.pk)
         )

@@ -2,6 +2,8 @@
 
 import hashlib
 import hmac
+import threading
+import time
 
 from controlplane.keys import crypto
 from controlplane.keys.models import ApiKey, EventKey, SigningKey, SigningKeyState
@@ -57,9 +59,46 @@ def active_signing_key(environment: Environment) -> str:
     return crypto.decrypt(signing_key.encrypted_key)
 
 
+# Signing keys in clear, by (key id, ciphertext): the engine signs every SDK call, and decrypting
+# on each one was a measurable share of a step's CPU. The rows are still read on every call, so
+# a rotation or revocation takes effect at once; a re-encrypted or replaced key has another
+# ciphertext, so it is never served stale. Per process, a short TTL, bounded.
+_CLEAR_TTL_SECONDS = 60.0
+_CLEAR_MAX = 256
+_clear_lock = threading.Lock()
+_clear: dict[tuple[int, str], tuple[float, str]] = {}
+
+
+def _in_clear(pk: int, encrypted_key: str) -> str:
+    now = time.monotonic()
+    with _clear_lock:
+        hit = _clear.get((pk, encrypted_key))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+    key = crypto.decrypt(encrypted_key)
+    with _clear_lock:
+        if len(_clear) >= _CLEAR_MAX:
+            for stale in [k for k, (until, _) in _clear.items() if until <= now] or list(_clear):
+                del _clear[stale]
+        _clear[(pk, encrypted_key)] = (now + _CLEAR_TTL_SECONDS, key)
+    return key
+
+
+def signing_keys_clear_cache() -> None:
+    """Forget every key held in clear (key rotation of ENCRYPTION_KEY, tests)."""
+    with _clear_lock:
+        _clear.clear()
+
+
 def signing_keys_in_clear(environment: Environment) -> tuple[str, list[str]]:
     """The active key and every key an app may sign with (active first), in one query."""
-    keys = [(k.state, crypto.decrypt(k.encrypted_key)) for k in signing_keys_of(environment)]
+    rows = sorted(
+        SigningKey.objects.filter(environment=environment).values_list(
+            "pk", "state", "encrypted_key"
+        ),
+        key=lambda row: _STATE_ORDER[row[1]],
+    )
+    keys = [(state, _in_clear(pk, encrypted)) for pk, state, encrypted in rows]
     return next(key for state, key in keys if state == SigningKeyState.ACTIVE), [
         key for _, key in keys
     ]

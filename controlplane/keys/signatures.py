@@ -44,6 +44,12 @@ def sign_request(body, key: str, *, timestamp: int | None = None) -> str:
     return f"t={timestamp}&s={_mac(key, canonical_body(body), timestamp)}"
 
 
+def sign_canonical_request(payload: bytes, key: str, *, timestamp: int | None = None) -> str:
+    """`sign_request` for a body already in JCS form (the bytes sent): not canonicalized again."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return f"t={timestamp}&s={_mac(key, payload, timestamp)}"
+
+
 def sign_response(body: bytes, key: str, *, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
     return f"t={timestamp}&s={_mac(key, body, timestamp)}"

@@ -22,6 +22,8 @@ ENGINE_ENV = {
     "JOB_REPUBLISH_SECONDS": "3",
     "ENGINE_POLL_SECONDS": "0.2",
     "MAX_REQUEST_BYTES": "65536",
+    # Bounds a call to a test app that hangs (seen under heavy load): retried, not waited 5 min.
+    "SDK_CALL_TIMEOUT_SECONDS": "30",
     "METRICS_WORKER_LISTEN": f"127.0.0.1:{WORKER_METRICS_PORT}",
 }
 
@@ -33,6 +35,7 @@ def _fast_engine(settings):
     settings.JOB_REPUBLISH_SECONDS = 3
     settings.ENGINE_POLL_SECONDS = 0.2
     settings.MAX_REQUEST_BYTES = 65536
+    settings.SDK_CALL_TIMEOUT_SECONDS = 30
 
 
 @pytest.fixture

@@ -1,0 +1,105 @@
+"""What one engine step costs in SQL: the queries of claiming a job and of executing it (one SDK
+call, its outcome stored, the next job queued), against a real Python SDK app.
+
+No backend runs here: the test claims and executes each job itself, like a worker, so every
+query of a call is counted and nothing else runs meanwhile. The budgets pin today's figures;
+raise one only with a reason.
+"""
+
+import os
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from controlplane.engine.execute import execute_job
+from controlplane.engine.jobs import jobs_claim_due
+from controlplane.engine.settle import events_accept
+from controlplane.registry.services import app_sync_from_url
+from controlplane.runs.models import Run, RunStatus
+from tests.engine.harness import use_event_key, use_signing_key
+from tests.sdk_apps.processes import python_app
+
+pytestmark = pytest.mark.django_db(transaction=True)
+OWNER = "query-budget"
+
+# Statements (BEGIN, COMMIT and savepoints included) per claim of one job and per executed call
+# job, on PostgreSQL (SQLite's claim takes no advisory lock: one fewer). When this test was
+# written: a claim 6; the 3-step chain 17/15/15/19 per call; the 4-step parallel group 41 (the
+# discovery planning 4 steps), 14/14/14/15 (targeted calls), 19 (the call that returns).
+CLAIM_BUDGET = 6
+STEP_CALL_BUDGET = 14  # a call that runs one step (the first also marks the run started)
+RETURN_CALL_BUDGET = 17  # the call that returns: run completed, its finished event emitted
+PLAN_CALL_BUDGET = 20  # a discovery planning four parallel steps
+TARGETED_CALL_BUDGET = 13  # a call running one planned step
+
+
+@pytest.fixture(scope="module")
+def py_app(app_env):
+    app = python_app({**app_env, "APP_ID": "py-budget"}, script="engine_app.py").start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def env(world, py_app):
+    use_signing_key(world.prod_a)
+    use_event_key(world.prod_a)
+    sync = app_sync_from_url(environment=world.prod_a, url=py_app.url, actor=world.owner)
+    assert sync.status == "success", sync.error
+    return world.prod_a
+
+
+def _drive(run: Run) -> tuple[list[int], list[int]]:
+    """Claim and execute the run's jobs one by one until it finishes: queries per claim and per
+    execution."""
+    claims, calls = [], []
+    for _ in range(20):
+        with CaptureQueriesContext(connection) as claimed:
+            jobs = jobs_claim_due(owner=OWNER, limit=1)
+        assert len(jobs) == 1, "a job should be due until the run finishes"
+        claims.append(len(claimed))
+        with CaptureQueriesContext(connection) as executed:
+            execute_job(jobs[0], owner=OWNER)
+        calls.append(len(executed))
+        if os.environ.get("DUMP_QUERIES"):
+            print("\n--- claim")
+            [print(q["sql"][:300]) for q in claimed.captured_queries]
+            print("--- call")
+            [print(q["sql"][:300]) for q in executed.captured_queries]
+        run.refresh_from_db()
+        if run.is_finished:
+            return claims, calls
+    raise AssertionError(f"the run did not finish: {run.status}")
+
+
+def _start(environment, name: str, data: dict) -> Run:
+    [ingested] = events_accept(
+        environment=environment, payloads=[{"name": name, "data": data}], source="api"
+    )
+    return Run.objects.get(events=ingested.event)
+
+
+def test_it_keeps_a_three_step_run_within_its_query_budget(env):
+    run = _start(env, "engine/chain", {"n": 1})
+    claims, calls = _drive(run)
+    print(f"\nchain: claims {claims} calls {calls}")
+    assert run.status == RunStatus.COMPLETED
+    assert run.output["sum"] == 6
+    assert len(calls) == 4  # three steps run one per call, then the call that returns
+    assert max(claims) <= CLAIM_BUDGET, claims
+    assert max(calls[:3]) <= STEP_CALL_BUDGET, calls
+    assert calls[3] <= RETURN_CALL_BUDGET, calls
+
+
+def test_it_keeps_a_parallel_group_within_its_query_budget(env):
+    run = _start(env, "engine/fanout", {})
+    claims, calls = _drive(run)
+    print(f"\nfanout: claims {claims} calls {calls}")
+    assert run.status == RunStatus.COMPLETED
+    assert run.output == [0, 1, 4, 9]
+    assert len(calls) == 6  # the plan, four steps, the call that returns
+    assert max(claims) <= CLAIM_BUDGET, claims
+    assert calls[0] <= PLAN_CALL_BUDGET, calls
+    assert max(calls[1:5]) <= TARGETED_CALL_BUDGET, calls
+    assert calls[5] <= RETURN_CALL_BUDGET, calls
