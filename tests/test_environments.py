@@ -1,7 +1,14 @@
 import pytest
 
+from controlplane.engine.actions import ReplayRefused, run_cancel_by, run_replay
+from controlplane.engine.cron import fire_cron
+from controlplane.engine.invoke import function_invoke
 from controlplane.keys.selectors import active_signing_key
+from controlplane.registry.services import app_register
+from controlplane.runs.models import Run
 from controlplane.tenancy.models import AuditEntry, Environment
+from controlplane.tenancy.services import environment_create, environment_set_archived
+from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +105,23 @@ def test_at_most_one_environment_is_the_dev_mode_environment(world):
     environment_set_dev_mode(environment=world.prod_b, actor=world.outsider)
     assert dev_mode_environment() == world.prod_b
     assert Environment.objects.filter(is_dev_mode=True).count() == 1
+
+
+def test_an_archived_environment_starts_no_runs_by_cron_or_replay(world):
+    staging = environment_create(
+        organization=world.org_a, actor=world.owner, name="Staging", kind="custom"
+    )
+    app = app_register(
+        environment=staging,
+        payload=python_body("app", [function("app", "tick", triggers=[{"cron": "* * * * *"}])]),
+        kind="out_of_band",
+    ).app
+    tick = app.functions.get()
+    finished = function_invoke(function=tick, data={})
+    run_cancel_by(run=finished, actor=world.owner)
+    environment_set_archived(environment=staging, actor=world.owner, archived=True)
+    tick.refresh_from_db()
+    assert fire_cron(function=tick.public_id, cron="* * * * *") is False
+    with pytest.raises(ReplayRefused, match="archived"):
+        run_replay(run=Run.objects.get(pk=finished.pk), actor=world.owner)
+    assert Run.objects.count() == 1
