@@ -30,6 +30,7 @@ from dashboard.forms import RunFilterForm
 from dashboard.live import (
     flow_panel_nudge_html,
     run_actions_nudge_html,
+    run_catch_up_html,
     run_push_html,
     run_row_html,
 )
@@ -146,9 +147,21 @@ class RunConsumer(_PageConsumer):
         return live.run_group(run.pk)
 
     async def caught_up(self) -> None:
+        """What changed since the page's cursor: the whole step table, not the new rows, since
+        htmx reconnects a dropped socket with the page's original cursor."""
         last = await database_sync_to_async(run_last_history_id)(self.run)
-        if last > self.cursor:
-            await self.send_changes(("catch-up", self.run.pk, self.cursor, last), self.cursor, last)
+        if last <= self.cursor:
+            return
+        run = self.run
+
+        def render():
+            fresh = run_for_page(environment=run.environment, public_id=run.public_id)
+            timeline = run_timeline(run=fresh, upto=last)
+            return fresh.status, run_catch_up_html(fresh, timeline), run_actions_nudge_html(fresh)
+
+        rendered = await self.shared(("catch-up", run.pk, last), render)
+        if rendered is not None:
+            await self.send_rendered(rendered, last)
 
     async def run_changed(self, message):
         # Batches are whole transactions: one is either behind the cursor or entirely after it.
@@ -166,8 +179,10 @@ class RunConsumer(_PageConsumer):
             return fresh.status, run_push_html(fresh, timeline), run_actions_nudge_html(fresh)
 
         rendered = await self.shared(key, render)
-        if rendered is None:
-            return
+        if rendered is not None:
+            await self.send_rendered(rendered, last)
+
+    async def send_rendered(self, rendered: tuple, last: int) -> None:
         status, messages, nudge = rendered
         self.cursor = last
         if status != self.status:

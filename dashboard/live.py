@@ -39,6 +39,16 @@ def run_push_html(run: Run, timeline: Timeline) -> list[str]:
     return messages
 
 
+def run_catch_up_html(run: Run, timeline: Timeline) -> list[str]:
+    """The run's header and its whole step table, replacing what the page shows: sent when a
+    socket (re)connects, so a reconnect with the page's original cursor cannot add a step
+    twice."""
+    context = {**run_page_context(run, timeline), "oob": True}
+    header = render_to_string("dashboard/run_detail.html#run-header", context)
+    rows = "".join(_step_row({"run": run}, row) for row in timeline.rows)
+    return [header, f'<tbody id="steps-body" hx-swap-oob="true">{rows}</tbody>']
+
+
 def _step_row(context: dict, row) -> str:
     return render_to_string("dashboard/run_detail.html#step-row", {**context, "row": row})
 
