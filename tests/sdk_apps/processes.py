@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,21 +29,24 @@ class SdkApp:
         self._env = sdk_env({**env, "PORT": str(self.port)})
         self._command, self._cwd = command, cwd
         self._process: subprocess.Popen | None = None
+        self._log = None
 
     def start(self) -> "SdkApp":
+        # A file, not a pipe: nobody reads a pipe while the app runs, and once its buffer is
+        # full of access-log lines every request of the app blocks writing one more.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the app runs; closed by stop)
         self._process = subprocess.Popen(
             self._command,
             env=self._env,
             cwd=self._cwd,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"SDK app exited: {self._process.stderr.read().decode()[-2000:]}"
-                )
+                self._log.seek(0)
+                raise RuntimeError(f"SDK app exited: {self._log.read().decode()[-2000:]}")
             try:
                 httpx.get(f"http://127.0.0.1:{self.port}/", timeout=0.5)
                 return self
@@ -58,6 +62,8 @@ class SdkApp:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+        if self._log:
+            self._log.close()
 
 
 def python_app(env: dict[str, str], *, script: str = "app.py", port: int = 0) -> SdkApp:
