@@ -108,6 +108,35 @@ def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_e
     assert run.history.filter(kind=HistoryKind.STEP_COMPLETED).count() == 1
 
 
+def test_a_concurrency_slot_held_by_a_killed_worker_is_freed_by_its_lease(
+    env, executor_kind, app_env
+):
+    """Limit 1: the killed worker's call held the only slot; once its lease expires the slot
+    is free again and both runs finish (nothing leaked), one call at a time."""
+    first = _executor(executor_kind).start()
+    try:
+        runs = [Run.objects.get(events=send(env, "engine/slow-one", {"n": n})) for n in range(2)]
+        logs = [Path(app_env["APP_STATE_DIR"]) / f"slow-one-{run.public_id}.log" for run in runs]
+        deadline = time.monotonic() + 20
+        while not any(log.exists() for log in logs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # a second call, were the limit not kept, would have started by now
+        assert sum(log.exists() for log in logs) == 1  # the limit let one call in
+        first.kill()
+    finally:
+        first.kill()
+    second = _executor(executor_kind).start()
+    try:
+        runs = [wait_for_run(run, timeout=60) for run in runs]
+    finally:
+        second.stop()
+    assert [run.status for run in runs] == [RunStatus.COMPLETED] * 2, [r.error for r in runs]
+    starts = sorted(float(line) for log in logs for line in log.read_text().splitlines())
+    # The killed call, its retry and the other run's call, never two within one 2 s hold.
+    assert len(starts) >= 3
+    assert all(b - a >= 1.9 for a, b in zip(starts, starts[1:], strict=False)), starts
+
+
 def test_a_sleep_that_ends_while_the_executor_is_down_fires_once_after_restart(env, executor_kind):
     first = _executor(executor_kind).start()
     try:

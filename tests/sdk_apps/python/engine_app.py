@@ -157,14 +157,23 @@ def big(ctx: inngest.ContextSync) -> int:
     return len(blob)
 
 
-@fn("slow", "engine/slow")
-def slow(ctx: inngest.ContextSync) -> str:
+def held_step(ctx: inngest.ContextSync, name: str) -> str:
     def hold() -> str:
-        record(f"slow-{ctx.run_id}")
+        record(f"{name}-{ctx.run_id}")
         time.sleep(float(os.environ.get("APP_SLOW_SECONDS", "0")))
         return "held"
 
     return ctx.step.run("hold", hold)
+
+
+@fn("slow", "engine/slow")
+def slow(ctx: inngest.ContextSync) -> str:
+    return held_step(ctx, "slow")
+
+
+@fn("slow-one-at-a-time", "engine/slow-one", concurrency=[inngest.Concurrency(limit=1)])
+def slow_one_at_a_time(ctx: inngest.ContextSync) -> str:
+    return held_step(ctx, "slow-one")
 
 
 @client.create_function(fn_id="minutely", trigger=inngest.TriggerCron(cron="* * * * *"))
@@ -194,6 +203,7 @@ inngest.flask.serve(
         deadline,
         big,
         slow,
+        slow_one_at_a_time,
         minutely,
     ],
 )
