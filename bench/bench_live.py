@@ -208,7 +208,7 @@ def _timed(call) -> dict:
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
     return {
-        "runs": RUNS,
+        "rows": RUNS,
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": _pct(times, 0.95),
         "p99_ms": _pct(times, 0.99),
