@@ -3,6 +3,7 @@ jobs in one transaction that holds the run's lock."""
 
 import json
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -11,7 +12,7 @@ from django.utils import timezone
 from controlplane.engine.backends import backend
 from controlplane.engine.client import call_app, step_url
 from controlplane.engine.effects import Effects
-from controlplane.engine.jobs import job_schedule
+from controlplane.engine.jobs import job_schedule, jobs_keep_next_call
 from controlplane.engine.ops import apply_outcome
 from controlplane.engine.protocol import parse_duration, parse_time, request_body
 from controlplane.engine.settle import settle
@@ -27,19 +28,33 @@ from controlplane.runs.selectors import memoized_steps
 log = logging.getLogger(__name__)
 
 
-def execute_job(job: Job, *, owner: str) -> None:
+@dataclass
+class Kept:
+    """A run's next app call, kept by the worker whose transaction queued it (see
+    `jobs_keep_next_call`), with the run as that transaction left it."""
+
+    job: Job
+    run: Run
+
+
+def execute_job(job: Job, *, owner: str, kept_run: Run | None = None, keep: bool = False):
+    """Run the job; with `keep`, the run's next call, if due at once, is returned (Kept) for
+    this worker to run next. `kept_run`: the run as returned with the job, not read again."""
     if job.kind == JobKind.CALL:
-        _call(job, owner)
-    elif job.kind == JobKind.RESUME:
-        _in_run_transaction(job, owner, _resume)
-    elif job.kind == JobKind.FINISH_TIMEOUT:
-        _in_run_transaction(job, owner, _finish_timeout)
+        return _call(job, owner, kept_run, keep)
+    if job.kind == JobKind.RESUME:
+        return _in_run_transaction(job, owner, _resume, keep=keep)
+    if job.kind == JobKind.FINISH_TIMEOUT:
+        return _in_run_transaction(job, owner, _finish_timeout)
+    return None
 
 
 _RELATED = ("function__app", "environment", "event")
 
 
-def _in_run_transaction(job: Job, owner: str, apply, loaded: Run | None = None) -> None:
+def _in_run_transaction(
+    job: Job, owner: str, apply, loaded: Run | None = None, keep: bool = False
+) -> Kept | None:
     """Lock the run, make sure the job is still ours (a lost lease means another worker has it),
     delete it, apply the change, emit what follows. With `loaded` (the run as read before a
     call), the lock re-reads only the run's own row."""
@@ -57,28 +72,31 @@ def _in_run_transaction(job: Job, owner: str, apply, loaded: Run | None = None) 
         log_bind(run_id=run.public_id)
         deleted, _ = Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
         if not deleted:
-            return
+            return None
         if queues := [key for key in (job.ck1, job.ck2) if key]:
             # The call's concurrency slots are free now: the next call in line may go.
             transaction.on_commit(lambda: backend().slots_freed(queues))
+        if keep:
+            jobs_keep_next_call(run, owner=owner)
         fx = Effects()
         with history_batched(run):
             apply(run, job, fx)
         if not run.is_finished:
             run_state_save(run)
         settle(fx)
+    kept = getattr(run, "_kept_job", None)
+    return Kept(kept, run) if kept else None
 
 
-def _call(job: Job, owner: str) -> None:
-    run = Run.objects.select_related(*_RELATED).get(pk=job.run_id)
+def _call(job: Job, owner: str, kept_run: Run | None, keep: bool) -> Kept | None:
+    run = kept_run or Run.objects.select_related(*_RELATED).get(pk=job.run_id)
     log_bind(run_id=run.public_id)
     if run.is_finished:
         Job.objects.filter(pk=job.pk, lease_owner=owner).delete()
-        return
+        return None
     start_by = job.payload.get("start_by")
     if start_by and run.started_at is None and parse_time(start_by) < timezone.now():
-        _in_run_transaction(job, owner, _start_timeout, loaded=run)
-        return
+        return _in_run_transaction(job, owner, _start_timeout, loaded=run)
     request = _request(run, job)
     _release_pooled_connection()
     started = timezone.now()
@@ -94,7 +112,7 @@ def _call(job: Job, owner: str) -> None:
             _mark_started(run, started)
         apply_outcome(run, job, outcome, fx=fx)
 
-    _in_run_transaction(job, owner, apply, loaded=run)
+    return _in_run_transaction(job, owner, apply, loaded=run, keep=keep)
 
 
 def _release_pooled_connection() -> None:

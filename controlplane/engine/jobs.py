@@ -30,14 +30,17 @@ def job_schedule(
     at: datetime | None = None,
     payload=None,
 ) -> Job:
-    """Queue a job for the run; the backend hears of it once the transaction commits.
+    """Queue a job for the run; the backend hears of it once the transaction commits, unless
+    the worker executing the run keeps it (`_keeper`).
 
     Calls carry the run's concurrency queues; every job sorts by its time moved by the run's
     priority (seconds), so a high-priority run's work goes ahead of work due at the same time.
     """
-    at = at or timezone.now()
+    now = timezone.now()
+    at = at or now
     queues = run.concurrency if kind == JobKind.CALL else []
     (ck1, ck1_limit), (ck2, ck2_limit) = (list(queues) + [("", 0), ("", 0)])[:2]
+    keeper = _keeper(run, kind, at <= now, queues)
     job = Job.objects.create(
         run=run,
         environment_id=run.environment_id,
@@ -51,11 +54,31 @@ def job_schedule(
         ck1_limit=ck1_limit,
         ck2=ck2,
         ck2_limit=ck2_limit,
+        lease_owner=keeper or "",
+        lease_until=_lease(now) if keeper else None,
     )
     if kind == JobKind.CALL and step_id == DISCOVERY:
         run._discovery_queued = True  # for engine.steps.discovery_queued, in this transaction
-    transaction.on_commit(lambda: backend().jobs_created([(job.pk, job.available_at)]))
+    if keeper:
+        run._kept_job = job
+    else:
+        transaction.on_commit(lambda: backend().jobs_created([(job.pk, job.available_at)]))
     return job
+
+
+def jobs_keep_next_call(run: Run, *, owner: str) -> None:
+    """Let the worker `owner`, which holds the run's lock, keep the run's next app call if this
+    transaction queues one that is due at once: it is inserted already leased to the worker,
+    which runs it right after the commit (`run._kept_job`), with no trip through the queue."""
+    run._keeper = owner
+
+
+def _keeper(run: Run, kind: str, due: bool, queues) -> str | None:
+    """Only the first call queued in the transaction is kept, and only outside concurrency
+    queues: their slots are handed out by claims alone."""
+    keeper = getattr(run, "_keeper", None)
+    first = getattr(run, "_kept_job", None) is None
+    return keeper if keeper and first and kind == JobKind.CALL and due and not queues else None
 
 
 def jobs_reschedule(run: Run, *, at: datetime) -> None:
@@ -181,45 +204,8 @@ def jobs_waiting_for(queues: list[str], *, limit: int) -> list[tuple[int, dateti
     return list(waiting.order_by("sort_at", "id").values_list("id", "available_at")[:limit])
 
 
-def leases_extend(job_ids: list[int], *, owner: str) -> None:
-    """Keep leases of jobs still in progress (slow SDK calls) from expiring."""
-    if job_ids:
-        Job.objects.filter(id__in=job_ids, lease_owner=owner).update(
-            lease_until=_lease(timezone.now())
-        )
-
-
 def next_due_at() -> datetime | None:
     now = timezone.now()
     return Job.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now)).aggregate(
         at=Min("available_at")
     )["at"]
-
-
-class LeaseKeeper:
-    """Extends a job's lease while its (possibly slow) SDK call runs, until the block exits."""
-
-    def __init__(self, job_id: int, owner: str):
-        import threading
-
-        self._job_id, self._owner = job_id, owner
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{job_id}", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        from django.db import connection
-
-        interval = settings.JOB_LEASE_SECONDS / 3
-        try:
-            while not self._done.wait(interval):
-                leases_extend([self._job_id], owner=self._owner)
-        finally:
-            connection.close()

@@ -3,16 +3,23 @@
 import logging
 import os
 import socket
+import time
 import uuid
 
 from django.db import close_old_connections
 
 from controlplane.engine.execute import execute_job
-from controlplane.engine.jobs import LeaseKeeper
+from controlplane.engine.leases import leases
 from controlplane.observability.logging import log_context
 from controlplane.runs.models import Job
 
 log = logging.getLogger(__name__)
+
+# How long a worker keeps going with one run, calling it again as soon as its last call is
+# stored, before its next call goes through the queue like any other job: long enough for a
+# run of quick steps to go from step to step without a claim or a re-read of the run, short
+# enough that other runs waiting for a worker get one.
+KEEP_SECONDS = 1.0
 
 
 def worker_name(prefix: str) -> str:
@@ -20,12 +27,20 @@ def worker_name(prefix: str) -> str:
 
 
 def run_claimed(job: Job, *, owner: str) -> None:
-    """Execute a job this worker holds the lease on; errors are logged, the lease then expires
-    and the job is retried by whoever claims it next."""
-    try:
-        with log_context(job_id=job.pk, step_id=job.step_id), LeaseKeeper(job.pk, owner):
-            execute_job(job, owner=owner)
-    except Exception:
-        log.exception("job %s (%s %s of run %s) failed", job.pk, job.kind, job.step_id, job.run_id)
-    finally:
-        close_old_connections()
+    """Execute a job this worker holds the lease on, then the calls it keeps (see
+    KEEP_SECONDS). Errors are logged, the lease then expires and the job is retried by whoever
+    claims it next."""
+    keep_until = time.monotonic() + KEEP_SECONDS
+    kept_run = None
+    while job is not None:
+        try:
+            with log_context(job_id=job.pk, step_id=job.step_id), leases.held(job.pk, owner):
+                keep = time.monotonic() < keep_until
+                kept = execute_job(job, owner=owner, kept_run=kept_run, keep=keep)
+        except Exception:
+            log.exception(
+                "job %s (%s %s of run %s) failed", job.pk, job.kind, job.step_id, job.run_id
+            )
+            kept = None
+        job, kept_run = (kept.job, kept.run) if kept else (None, None)
+    close_old_connections()

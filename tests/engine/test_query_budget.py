@@ -1,5 +1,6 @@
 """What one engine step costs in SQL: the queries of claiming a job and of executing it (one SDK
-call, its outcome stored, the next job queued), against a real Python SDK app.
+call, its outcome stored, the next job queued), against a real Python SDK app; and how a worker
+keeps a run's next call instead of queueing it.
 
 No backend runs here: the test claims and executes each job itself, like a worker, so every
 query of a call is counted and nothing else runs meanwhile. The budgets pin today's figures;
@@ -7,16 +8,18 @@ raise one only with a reason.
 """
 
 import os
+import time
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from controlplane.engine import worker
 from controlplane.engine.execute import execute_job
 from controlplane.engine.jobs import jobs_claim_due
 from controlplane.engine.settle import events_accept
 from controlplane.registry.services import app_sync_from_url
-from controlplane.runs.models import Run, RunStatus
+from controlplane.runs.models import Job, Run, RunStatus
 from tests.engine.harness import use_event_key, use_signing_key
 from tests.sdk_apps.processes import python_app
 
@@ -32,6 +35,7 @@ STEP_CALL_BUDGET = 14  # a call that runs one step (the first also marks the run
 RETURN_CALL_BUDGET = 17  # the call that returns: run completed, its finished event emitted
 PLAN_CALL_BUDGET = 20  # a discovery planning four parallel steps
 TARGETED_CALL_BUDGET = 13  # a call running one planned step
+KEPT_CALL_BUDGET = 12  # a call the worker kept: the run is not read before it
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +107,56 @@ def test_it_keeps_a_parallel_group_within_its_query_budget(env):
     assert calls[0] <= PLAN_CALL_BUDGET, calls
     assert max(calls[1:5]) <= TARGETED_CALL_BUDGET, calls
     assert calls[5] <= RETURN_CALL_BUDGET, calls
+
+
+def test_it_keeps_a_runs_next_calls_without_claims_or_rereads(env):
+    run = _start(env, "engine/chain", {"n": 1})
+    [job] = jobs_claim_due(owner=OWNER, limit=1)
+    kept, calls = execute_job(job, owner=OWNER, keep=True), []
+    while kept is not None:
+        assert kept.job.lease_owner == OWNER and kept.job.lease_until is not None
+        assert jobs_claim_due(owner="another-worker", limit=5) == []  # leased to its keeper
+        with CaptureQueriesContext(connection) as executed:
+            kept = execute_job(kept.job, owner=OWNER, kept_run=kept.run, keep=True)
+        calls.append(len(executed))
+    run.refresh_from_db()
+    print(f"\nkept chain: calls {calls}")
+    assert run.status == RunStatus.COMPLETED and run.output["sum"] == 6
+    assert len(calls) == 3  # steps b and c, then the call that returns: no claim in between
+    assert max(calls[:2]) <= KEPT_CALL_BUDGET, calls
+
+
+def test_it_hands_a_kept_call_to_another_worker_once_its_keeper_is_gone(env):
+    """The keeper dies between storing a step and calling again: the kept job's lease runs
+    out and a claim takes it like any other job."""
+    run = _start(env, "engine/chain", {"n": 1})
+    [job] = jobs_claim_due(owner=OWNER, limit=1)
+    kept = execute_job(job, owner=OWNER, keep=True)
+    assert kept is not None
+    time.sleep(3.5)  # JOB_LEASE_SECONDS in engine tests: 3
+    _claims, calls = _drive(run)
+    assert run.status == RunStatus.COMPLETED and run.output["sum"] == 6
+    assert len(calls) == 3
+
+
+def test_it_queues_calls_that_take_a_concurrency_slot(env):
+    """Slots are handed out by claims only, in queue order: such calls are never kept."""
+    run = _start(env, "engine/slow-one", {})
+    [job] = jobs_claim_due(owner=OWNER, limit=1)
+    assert execute_job(job, owner=OWNER, keep=True) is None
+    [queued] = Job.objects.filter(run=run)
+    assert queued.lease_until is None
+
+
+@pytest.mark.parametrize("keep_seconds, claims", [(0, 4), (60, 1)])
+def test_it_keeps_a_run_for_at_most_keep_seconds(env, monkeypatch, keep_seconds, claims):
+    monkeypatch.setattr(worker, "KEEP_SECONDS", keep_seconds)
+    run = _start(env, "engine/chain", {"n": 1})
+    claimed = 0
+    while not run.is_finished and claimed < 10:
+        [job] = jobs_claim_due(owner=OWNER, limit=1)
+        worker.run_claimed(job, owner=OWNER)
+        claimed += 1
+        run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert claimed == claims  # four calls: each claimed, or the first claimed and three kept
