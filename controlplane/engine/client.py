@@ -2,21 +2,18 @@
 answer: finished, step ops, or an error that is or is not worth retrying."""
 
 import json
-import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
-import jcs
 from django.conf import settings
 from django.utils import timezone
 
+from controlplane.engine import transport
 from controlplane.engine.protocol import Op, parse_ops, parse_time, unwrap_streamed
-from controlplane.keys.signatures import sign_canonical_request, verify_response
+from controlplane.keys.signatures import canonical_json, sign_canonical_request, verify_response
 
-_local = threading.local()
 MIN_RETRY_AFTER, MAX_RETRY_AFTER = timedelta(seconds=1), timedelta(hours=24)
 
 
@@ -30,13 +27,6 @@ class CallOutcome:
     retry_after: datetime | None = None
     sdk_version: int | None = None
     status: int | None = None
-
-
-def _http() -> httpx.Client:
-    client = getattr(_local, "client", None)
-    if client is None:
-        client = _local.client = httpx.Client(timeout=settings.SDK_CALL_TIMEOUT_SECONDS)
-    return client
 
 
 def step_url(function_url: str, step_id: str) -> str:
@@ -57,7 +47,7 @@ def call_app(
     run_id: str,
 ) -> CallOutcome:
     """POST the execution request. `signing_key` None means the dev-mode environment: unsigned."""
-    payload = jcs.canonicalize(body)
+    payload = canonical_json(body)
     headers = {
         "Content-Type": "application/json",
         "X-Inngest-Server-Kind": "cloud" if signing_key else "dev",
@@ -68,16 +58,15 @@ def call_app(
     if signing_key:
         headers["X-Inngest-Signature"] = sign_canonical_request(payload, signing_key)
     try:
-        response = _http().post(url, content=payload, headers=headers)
-    except httpx.TimeoutException:
+        status, answer_headers, raw = transport.post(
+            url, payload, headers, timeout=settings.SDK_CALL_TIMEOUT_SECONDS
+        )
+    except transport.CallTimeout:
         return _error("TimeoutError", "The app did not answer in time.", retriable=True)
-    except httpx.TransportError as exc:
+    except transport.CallFailed as exc:
         return _error("ConnectionError", f"The app could not be reached: {exc}", retriable=True)
     return classify(
-        response.status_code,
-        {k.lower(): v for k, v in response.headers.items()},
-        response.content,
-        verification_keys=verification_keys if signing_key else None,
+        status, answer_headers, raw, verification_keys=verification_keys if signing_key else None
     )
 
 
