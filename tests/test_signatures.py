@@ -1,8 +1,13 @@
 """Signing and bearer tokens, against the test vectors in PROTOCOL.md 3.2 and 3.5."""
 
+import jcs
+from hypothesis import given
+from hypothesis import strategies as st
+
 from controlplane.keys.signatures import (
     bearer_candidates,
     bearer_hash,
+    canonical_json,
     sign_request,
     sign_response,
     strip_prefix,
@@ -62,3 +67,24 @@ def test_it_verifies_responses_over_the_exact_bytes():
     header = sign_response(raw, KEY, timestamp=T)
     assert verify_response(header, raw, [KEY], now=T)
     assert not verify_response(header, b'{"a":1,"b":2}', [KEY], now=T)
+
+
+# JSON values as json.loads returns them (no floats: they are checked apart), with any text:
+# control characters, quotes, non-ASCII, characters beyond the BMP, in values and in keys.
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(_json_values)
+def test_it_writes_the_same_bytes_as_jcs(value):
+    assert canonical_json(value) == jcs.canonicalize(value)
+
+
+def test_it_formats_floats_and_orders_keys_the_jcs_way():
+    value = {"a": [1e-7, 100.0, 0.1, 1e21, -0.0, 2**60], "\U0001f600": 1, "\uffe0": 2}
+    assert canonical_json(value) == jcs.canonicalize(value)
+    assert canonical_json([1e-7, 100.0]) == b"[1e-7,100]"
+    assert canonical_json({"\U0001f600": 1, "\uffe0": 2}).startswith('{"\U0001f600"'.encode())

@@ -30,7 +30,40 @@ def canonical_body(body: bytes | str | object) -> bytes:
         if not body:
             return b""
         body = json.loads(body)
-    return jcs.canonicalize(body)
+    return canonical_json(body)
+
+
+def canonical_json(value) -> bytes:
+    """JCS (RFC 8785) of a JSON value. Python's C encoder writes the same bytes as JCS unless a
+    number needs ECMAScript's format (floats, integers beyond 2**53) or a key's UTF-16 order
+    differs from its code point order; only those go through the (pure Python, much slower)
+    `jcs` encoder."""
+    if _c_encodable(value):
+        try:
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+        except UnicodeEncodeError:  # a lone surrogate: let jcs decide
+            pass
+    return jcs.canonicalize(value)
+
+
+_EXACT_INTS = 2**53  # integers a double holds exactly
+
+
+def _c_encodable(value) -> bool:
+    pending = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if any(not key.isascii() and max(key) > "\uffff" for key in value):
+                return False
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, float) or (isinstance(value, int) and abs(value) > _EXACT_INTS):
+            return False  # JCS writes numbers as doubles
+    return True
 
 
 def _mac(key: str, message: bytes, timestamp: int) -> str:
