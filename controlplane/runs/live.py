@@ -8,9 +8,9 @@ appended, and the steps they were about.
 
 import asyncio
 import logging
+import os
 import threading
 
-from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
@@ -98,6 +98,8 @@ def run_changed(run, history_id: int, step_id: str = "") -> None:
 
 
 def publish(messages: list[tuple[str, dict]]) -> None:
+    """Hand the messages to an event loop that sends them; the caller (an engine thread that
+    just committed) does not wait for them."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -106,22 +108,33 @@ def publish(messages: list[tuple[str, dict]]) -> None:
         for group, message in messages:
             await layer.group_send(group, message)
 
-    loop = _server_loop
-    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
-        # Queues of the in-memory layer wake only their own loop's waiters: hand the sends to
-        # that loop instead of blocking this (engine) thread on a loop of its own.
-        asyncio.run_coroutine_threadsafe(send_all(), loop)
-    elif _loop_running_here():
-        # Synchronous code on a thread that also runs an event loop (Playwright's sync API
-        # does that) cannot block on async_to_sync: send from a thread of its own.
-        threading.Thread(target=async_to_sync(send_all), name="live-publish").start()
+    if isinstance(layer, InMemoryChannelLayer):
+        # Its queues live in this process and wake only their own loop's waiters: no consumer
+        # has run here yet means nobody can be listening.
+        loop = _server_loop
+        if loop is None or not loop.is_running():
+            return
     else:
-        async_to_sync(send_all)()
+        loop = _sender_loop()
+    asyncio.run_coroutine_threadsafe(send_all(), loop).add_done_callback(_log_failure)
 
 
-def _loop_running_here() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """This process's sending loop, on a thread of its own: a channel layer's connections
+    belong to one loop, which a loop per message (async_to_sync) would open each time."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender[0] != os.getpid():  # first use, or a forked worker
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-sender", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("a live update was not sent", exc_info=future.exception())
