@@ -5,6 +5,8 @@ import hmac
 import threading
 import time
 
+from django.db import connection
+
 from controlplane.keys import crypto
 from controlplane.keys.models import ApiKey, EventKey, SigningKey, SigningKeyState
 from controlplane.keys.signatures import bearer_candidates
@@ -90,14 +92,15 @@ def signing_keys_clear_cache() -> None:
         _clear.clear()
 
 
+# Read before every call to the app: written out, as compiling it cost more than running it.
+_KEYS_SQL = "SELECT id, state, encrypted_key FROM {key} WHERE environment_id = %s"
+
+
 def signing_keys_in_clear(environment: Environment) -> tuple[str, list[str]]:
     """The active key and every key an app may sign with (active first), in one query."""
-    rows = sorted(
-        SigningKey.objects.filter(environment=environment).values_list(
-            "pk", "state", "encrypted_key"
-        ),
-        key=lambda row: _STATE_ORDER[row[1]],
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_KEYS_SQL.format(key=SigningKey._meta.db_table), [environment.pk])
+        rows = sorted(cursor.fetchall(), key=lambda row: _STATE_ORDER[row[1]])
     keys = [(state, _in_clear(pk, encrypted)) for pk, state, encrypted in rows]
     return next(key for state, key in keys if state == SigningKeyState.ACTIVE), [
         key for _, key in keys
