@@ -214,8 +214,10 @@ class _executor:
             command += ["--pool", "threads", "-c", str(WORKERS), "--loglevel", "WARNING"]
             command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
             self.worker = subprocess.Popen(
-                command, cwd=ROOT, env={**self.server.env, "DB_POOL_SIZE": "0"}
-            )
+                command,
+                cwd=ROOT,
+                env={**self.server.env, "DB_POOL_SIZE": "0", "DB_CONN_MAX_AGE": "60"},
+            )  # a worker's threads live long: each keeps its connection (README)
             time.sleep(3)
         return self
 
