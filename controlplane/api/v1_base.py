@@ -62,6 +62,9 @@ def v1_endpoint(*, query: tuple[str, ...] = (), **methods: bool):
                 return error_response(
                     f"Unknown query parameter(s): {', '.join(unknown)}. Allowed: {allowed}.", 400
                 )
+            if repeated := sorted(k for k, values in request.GET.lists() if len(values) > 1):
+                # Each takes one value: which of several was meant is anyone's guess.
+                return error_response(f"Given more than once: {', '.join(repeated)}.", 400)
             request.environment, request.principal = auth
             try:
                 return view(request, *args, **kwargs)

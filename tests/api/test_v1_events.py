@@ -104,6 +104,7 @@ def test_it_gets_one_event_of_its_environment_only(api, world, keys):
         "name=" + "x" * 257,
         "name=a%00b",
         "limt=5",
+        "name=a&name=b",
     ],
 )
 def test_it_refuses_bad_parameters_with_400(api, keys, query):
