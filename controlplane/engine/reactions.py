@@ -3,6 +3,7 @@ they cancel (cancelOn). Runs in the caller's transaction."""
 
 from collections import defaultdict
 
+from django.db import connection
 from django.utils import timezone
 
 from controlplane.engine.effects import Effects
@@ -19,29 +20,52 @@ def react(events: list[Event], *, fx: Effects) -> list[Run]:
     """Start, resume and cancel runs for newly stored events. Returns the runs started."""
     if not events:
         return []
-    started = _trigger(events, fx=fx)
-    _resolve_waits(events, fx=fx)
+    trigger_ids, wait_ids = _candidates(events)
+    started = _trigger(events, trigger_ids, fx=fx) if trigger_ids else []
+    if wait_ids:
+        _resolve_waits(events, wait_ids, fx=fx)
     return started
 
 
-def _trigger(events: list[Event], *, fx: Effects) -> list[Run]:
-    by_env = defaultdict(list)
-    for event in events:
-        by_env[event.environment_id].append(event)
+# Which triggers and open waits name these events, in one plain query: most events (every
+# run's inngest/function.finished, to begin with) have neither, and the ORM reads below, with
+# their joins, cost far more CPU than finding that out.
+_CANDIDATES_SQL = (
+    "SELECT 'trigger', id FROM {trigger} WHERE environment_id IN ({envs}) AND event_name IN "
+    "({names}) UNION ALL SELECT 'wait', id FROM {wait} WHERE environment_id IN ({envs}) AND "
+    "event_name IN ({names}) AND resolved_at IS NULL"
+)
+
+
+def _candidates(events: list[Event]) -> tuple[list[int], list[int]]:
+    envs = sorted({e.environment_id for e in events})
+    names = sorted({e.name for e in events})
+    sql = _CANDIDATES_SQL.format(
+        trigger=FunctionTrigger._meta.db_table,
+        wait=Wait._meta.db_table,
+        envs=", ".join(["%s"] * len(envs)),
+        names=", ".join(["%s"] * len(names)),
+    )
+    ids = {"trigger": [], "wait": []}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*envs, *names, *envs, *names])
+        for kind, pk in cursor.fetchall():
+            ids[kind].append(pk)
+    return ids["trigger"], ids["wait"]
+
+
+def _trigger(events: list[Event], trigger_ids: list[int], *, fx: Effects) -> list[Run]:
+    triggers = (
+        FunctionTrigger.objects.filter(pk__in=trigger_ids)
+        .select_related("function__app", "function__environment")
+        .order_by("id")
+    )
+    by_key = defaultdict(list)
+    for trigger in triggers:
+        by_key[(trigger.environment_id, trigger.event_name)].append(trigger)
     started = []
-    for environment_id, env_events in by_env.items():
-        triggers = (
-            FunctionTrigger.objects.filter(
-                environment_id=environment_id, event_name__in={e.name for e in env_events}
-            )
-            .select_related("function__app", "function__environment")
-            .order_by("id")
-        )
-        by_name = defaultdict(list)
-        for trigger in triggers:
-            by_name[trigger.event_name].append(trigger)
-        for event in env_events:
-            started += _runs_for_event(event, by_name[event.name], fx=fx)
+    for event in events:
+        started += _runs_for_event(event, by_key[(event.environment_id, event.name)], fx=fx)
     return started
 
 
@@ -63,15 +87,11 @@ def _runs_for_event(event: Event, triggers: list[FunctionTrigger], *, fx: Effect
     return runs
 
 
-def _resolve_waits(events: list[Event], *, fx: Effects) -> None:
+def _resolve_waits(events: list[Event], wait_ids: list[int], *, fx: Effects) -> None:
     """Each open wait whose event name and `if` match resolves exactly once, oldest first."""
     now = timezone.now()
     by_key = defaultdict(list)
-    open_waits = Wait.objects.filter(
-        environment_id__in={e.environment_id for e in events},
-        event_name__in={e.name for e in events},
-        resolved_at__isnull=True,
-    )
+    open_waits = Wait.objects.filter(pk__in=wait_ids, resolved_at__isnull=True)
     for wait in open_waits.select_related("run__event").order_by("id"):
         by_key[(wait.environment_id, wait.event_name)].append(wait)
     for event in events:
