@@ -13,6 +13,7 @@ Workloads, for each backend:
   W4_latency  1-step runs at a steady 10 events/s: event received -> first SDK call p50/p95/p99
   W5  10-step runs: steps/s; step-to-step interval p50/p99 (a step's result stored -> the
       next step's result stored, which includes one SDK call)
+  W4 and W5 also give each run's time from queued to ended, p50/p99
 Ratios: W4/B5_one, W5/B5_ten, celery/local.
 """
 
@@ -254,6 +255,10 @@ def _workload(
         "steps_per_s": round(runs * steps / seconds, 1),
         "engine_cpu_ms_per_step": round(cpu * 1000 / (runs * steps), 2),
     }
+    # How long each run took, queued to ended: the whole burst was queued at once, so the
+    # spread says how the executor shared its workers among the runs.
+    took = sorted((r["ended_at"] - r["queued_at"]).total_seconds() * 1000 for r in rows)
+    result["run_p50_ms"], result["run_p99_ms"] = _pct(took, 0.50), _pct(took, 0.99)
     if steps > 1:
         gaps = sorted(_step_gaps(database, [r["id"] for r in rows]))
         result["step_interval_p50_ms"] = _pct(gaps, 0.50)
