@@ -171,6 +171,9 @@ JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=1)
 # Celery backend: re-send a due job whose message may have been lost after this long.
 JOB_REPUBLISH_SECONDS = env_int("JOB_REPUBLISH_SECONDS", 30, minimum=1)
 ENGINE_POLL_SECONDS = env_float("ENGINE_POLL_SECONDS", 1.0, minimum=0.05)
+# How long a worker keeps calling one run back as its steps finish before the run's next call
+# queues like any other (controlplane/engine/worker.py); 0 queues every call.
+ENGINE_KEEP_SECONDS = env_float("ENGINE_KEEP_SECONDS", 1.0, minimum=0)
 SDK_CALL_TIMEOUT_SECONDS = env_float("SDK_CALL_TIMEOUT_SECONDS", 300, minimum=1)
 # Execution requests larger than this go out with `use_api` (PROTOCOL.md 4.7), like Go's 4 MiB.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, minimum=1024)

@@ -6,6 +6,7 @@ import socket
 import time
 import uuid
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from controlplane.engine.execute import execute_job
@@ -15,22 +16,18 @@ from controlplane.runs.models import Job
 
 log = logging.getLogger(__name__)
 
-# How long a worker keeps going with one run, calling it again as soon as its last call is
-# stored, before its next call goes through the queue like any other job: long enough for a
-# run of quick steps to go from step to step without a claim or a re-read of the run, short
-# enough that other runs waiting for a worker get one.
-KEEP_SECONDS = 1.0
-
 
 def worker_name(prefix: str) -> str:
     return f"{prefix}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def run_claimed(job: Job, *, owner: str) -> None:
-    """Execute a job this worker holds the lease on, then the calls it keeps (see
-    KEEP_SECONDS). Errors are logged, the lease then expires and the job is retried by whoever
-    claims it next."""
-    keep_until = time.monotonic() + KEEP_SECONDS
+    """Execute a job this worker holds the lease on, then the run's next calls as long as
+    they are due at once, for up to ENGINE_KEEP_SECONDS: a run of quick steps goes from step to
+    step without a claim or a re-read of the run, and other runs waiting for a worker still get
+    one. Errors are logged, the lease then expires and the job is retried by whoever claims it
+    next."""
+    keep_until = time.monotonic() + settings.ENGINE_KEEP_SECONDS
     kept_run = None
     while job is not None:
         try:

@@ -149,8 +149,8 @@ def test_it_queues_calls_that_take_a_concurrency_slot(env):
 
 
 @pytest.mark.parametrize("keep_seconds, claims", [(0, 4), (60, 1)])
-def test_it_keeps_a_run_for_at_most_keep_seconds(env, monkeypatch, keep_seconds, claims):
-    monkeypatch.setattr(worker, "KEEP_SECONDS", keep_seconds)
+def test_it_keeps_a_run_for_at_most_engine_keep_seconds(env, settings, keep_seconds, claims):
+    settings.ENGINE_KEEP_SECONDS = keep_seconds
     run = _start(env, "engine/chain", {"n": 1})
     claimed = 0
     while not run.is_finished and claimed < 10:
