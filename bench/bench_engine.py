@@ -14,7 +14,8 @@ Workloads, for each backend:
   W5  10-step runs: steps/s; step-to-step interval p50/p99 (a step's result stored -> the
       next step's result stored, which includes one SDK call)
   W4 and W5 also give each run's time from queued to ended, p50/p99
-Ratios: W4/B5_one, W5/B5_ten, celery/local.
+  W5_local_unkept  W5 with ENGINE_KEEP_SECONDS=0: every call through the queue
+Ratios: W4/B5_one, W5/B5_ten, celery/local, kept/unkept.
 """
 
 import json
@@ -59,6 +60,13 @@ def run(report) -> None:
                 report.results[f"W5_{backend}"] = _workload(
                     executor, env, database, "ten", TEN_RUNS, 10
                 )
+        # The same 10-step runs with every call through the queue (no worker keeps a run).
+        with _executor("local", database, ENGINE_KEEP_SECONDS="0") as executor:
+            app.start(executor.url)
+            app.sync()
+            report.results["W5_local_unkept"] = _workload(
+                executor, env, database, "ten", TEN_RUNS, 10
+            )
     results, baselines = report.results, report.baselines
     for backend in ("local", "celery"):
         report.ratio(
@@ -76,6 +84,11 @@ def run(report) -> None:
     )
     report.ratio(
         "W5 celery/local", results["W5_celery"]["steps_per_s"], results["W5_local"]["steps_per_s"]
+    )
+    report.ratio(
+        "W5_local kept/unkept",
+        results["W5_local"]["steps_per_s"],
+        results["W5_local_unkept"]["steps_per_s"],
     )
 
 
@@ -191,7 +204,7 @@ def _one_run(client: httpx.Client, url: str, key: str, steps: int) -> None:
 class _executor:
     """The server with the given backend (and, for Celery, a worker process beside it)."""
 
-    def __init__(self, backend: str, database: str):
+    def __init__(self, backend: str, database: str, **settings: str):
         self.backend, self.database = backend, database
         self.server = Server(
             database,
@@ -200,6 +213,7 @@ class _executor:
             CELERY_BROKER_URL=BROKER,
             LOCAL_WORKERS=str(WORKERS),
             DB_POOL_SIZE="8",
+            **settings,
         )
         self.worker = None
 
