@@ -1,11 +1,19 @@
 """The step-call transport against real HTTP servers on loopback: keep-alive, a connection the
-app closed, timeouts, refused connections, proxies, and no cookies carried between calls."""
+app closed, timeouts, refused connections, proxies, no cookies carried between calls, and TLS
+verification."""
 
+import datetime
+import ipaddress
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from controlplane.engine import transport
 from tests.live import free_port
@@ -118,3 +126,50 @@ def test_it_goes_through_the_proxy_the_environment_names(app, monkeypatch):
     transport._local.__dict__.clear()
     with pytest.raises(transport.CallFailed):
         transport.post(target, b"1", {}, timeout=5)  # direct: the host does not resolve
+
+
+def test_it_refuses_an_app_whose_certificate_it_cannot_verify(tmp_path):
+    """TLS is verified: a self-signed certificate fails the call (retried like any failure)."""
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_App,), {"seen": []}))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(transport.CallFailed, match="CERTIFICATE_VERIFY_FAILED"):
+            transport.post(f"https://127.0.0.1:{server.server_address[1]}/", b"1", {}, timeout=5)
+        assert server.RequestHandlerClass.seen == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _self_signed(directory) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
