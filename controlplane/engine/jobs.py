@@ -56,6 +56,7 @@ def job_schedule(
         ck2_limit=ck2_limit,
         lease_owner=keeper or "",
         lease_until=_lease(now) if keeper else None,
+        published_at=now if not keeper and backend().publishes_at_commit(at) else None,
     )
     if kind == JobKind.CALL and step_id == DISCOVERY:
         run._discovery_queued = True  # for engine.steps.discovery_queued, in this transaction
@@ -85,7 +86,10 @@ def jobs_reschedule(run: Run, *, at: datetime) -> None:
     """Move a run's unclaimed first call (a pending debounce or batch) to `at`."""
     jobs = Job.objects.filter(run=run, kind=JobKind.CALL, lease_until__isnull=True)
     moved = list(jobs.values_list("id", flat=True))
-    jobs.update(available_at=at, sort_at=at - timedelta(seconds=run.priority))
+    published = timezone.now() if backend().publishes_at_commit(at) else None
+    jobs.update(
+        available_at=at, sort_at=at - timedelta(seconds=run.priority), published_at=published
+    )
     transaction.on_commit(lambda: backend().jobs_created([(job_id, at) for job_id in moved]))
 
 

@@ -29,13 +29,17 @@ def _owner() -> str:
     return _OWNER
 
 
-def publish(jobs: list[tuple[int, datetime]]) -> None:
-    """Send one message per job, due at its `available_at`. A message does not name its job:
-    the worker that gets it claims the best due job, so priority, fairness and concurrency are
-    decided in the database, not by the broker's order."""
+def publish(jobs: list[tuple[int, datetime]], *, marked: bool = False) -> None:
+    """Send one message per job, due at its `available_at`, after noting when (unless the jobs
+    were stored as published: `marked`). A message does not name its job: the worker that gets
+    it claims the best due job, so priority, fairness and concurrency are decided in the
+    database, not by the broker's order."""
     if not jobs:
         return
-    Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(published_at=timezone.now())
+    if not marked:
+        Job.objects.filter(id__in=[job_id for job_id, _ in jobs]).update(
+            published_at=timezone.now()
+        )
     now = timezone.now()
     for _job_id, available_at in jobs:
         execute_next.apply_async(

@@ -24,13 +24,15 @@ class CeleryBackend:
     def stop(self) -> None:
         pass
 
+    def publishes_at_commit(self, available_at) -> bool:
+        """Whether a job due then is sent as soon as its transaction commits: it is stored as
+        published, so a sweep between the commit and the message does not send it twice."""
+        return available_at <= timezone.now() + self.PUBLISH_AHEAD
+
     def jobs_created(self, jobs: list) -> None:
         from controlplane.engine.tasks import publish
 
-        horizon = timezone.now() + self.PUBLISH_AHEAD
-        publish(
-            [(job_id, available_at) for job_id, available_at in jobs if available_at <= horizon]
-        )
+        publish([(job_id, at) for job_id, at in jobs if self.publishes_at_commit(at)], marked=True)
 
     def slots_freed(self, queues: list[str]) -> None:
         """Wake workers for calls that waited on these concurrency queues."""

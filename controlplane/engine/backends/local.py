@@ -49,6 +49,9 @@ class LocalBackend:
         self._pool.shutdown(wait=True)
         self._pool = None
 
+    def publishes_at_commit(self, available_at) -> bool:
+        return False  # nothing is sent anywhere: claims find due jobs in the database
+
     def jobs_created(self, jobs: list) -> None:
         self._wake.set()
 
