@@ -21,7 +21,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not :memory:, so servers in threads and worker processes see the test data.
+    # A file, not :memory:, so servers in threads and worker processes see the test data. A
+    # fresh clone has no var/ yet (only `make run` creates it).
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
 # django-otp's per-device backoff (1 s after a wrong code, doubling) is exercised by its own
