@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlplane.engine import transport
+from controlplane.engine.errors import app_error, standard_error
 from controlplane.engine.protocol import Op, parse_ops, parse_time, unwrap_streamed
 from controlplane.keys.signatures import canonical_json, sign_canonical_request, verify_response
 
@@ -45,13 +46,22 @@ def call_app(
     verification_keys: list[str],
     version: int,
     run_id: str,
+    step_id: str,
+    job_id: str,
+    request_id: str,
 ) -> CallOutcome:
-    """POST the execution request. `signing_key` None means the dev-mode environment: unsigned."""
+    """POST the execution request. `signing_key` None means the dev-mode environment: unsigned.
+
+    The ids go in the headers Inngest sends them in: the SDKs hand `X-Inngest-Job-Id` and
+    `X-Request-Id` to user code and middleware (`ctx.jobId`, `ctx.requestId`)."""
     payload = canonical_json(body)
     headers = {
         "Content-Type": "application/json",
         "X-Inngest-Server-Kind": "cloud" if signing_key else "dev",
         "X-Run-ID": run_id,
+        "X-Inngest-Step-Id": step_id,
+        "X-Inngest-Job-Id": job_id,
+        "X-Request-Id": request_id,
     }
     if version >= 1:
         headers["X-Inngest-Req-Version"] = str(version)
@@ -118,11 +128,12 @@ def classify(
     no_retry = headers.get("x-inngest-no-retry")
     outcome.retriable = (no_retry != "true") if no_retry is not None else status >= 500
     if status == 401:
-        outcome.error = {
-            "name": "SignatureError",
-            "message": "The app rejected the request signature: its INNGEST_SIGNING_KEY does not "
+        outcome.error = standard_error(
+            "SignatureError",
+            "The app rejected the request signature: its INNGEST_SIGNING_KEY does not "
             "match this environment's signing key.",
-        }
+            error="invalid status code: 401",
+        )
     outcome.retry_after = _retry_after(headers.get("retry-after"))
     return outcome
 
@@ -139,7 +150,7 @@ def _with_retry_headers(ops: list[Op], headers) -> list[Op]:
 
 
 def _error(name: str, message: str, *, retriable: bool = False) -> CallOutcome:
-    return CallOutcome(kind="error", error={"name": name, "message": message}, retriable=retriable)
+    return CallOutcome(kind="error", error=standard_error(name, message), retriable=retriable)
 
 
 def _error_object(status: int, raw: bytes) -> dict:
@@ -147,10 +158,7 @@ def _error_object(status: int, raw: bytes) -> dict:
         body = json.loads(raw)
     except ValueError:
         body = None
-    if isinstance(body, dict) and ("message" in body or "name" in body):
-        return body
-    text = raw.decode("utf-8", "replace")[:1000]
-    return {"name": "HTTPError", "message": f"The app answered {status}: {text}"}
+    return app_error(status, body, raw.decode("utf-8", "replace"))
 
 
 def _retry_after(value: str | None) -> datetime | None:

@@ -12,12 +12,13 @@ from django.utils import timezone
 from controlplane.engine.backends import backend
 from controlplane.engine.client import call_app, step_url
 from controlplane.engine.effects import Effects
-from controlplane.engine.jobs import job_schedule, jobs_keep_next_call
+from controlplane.engine.jobs import call_job_id, job_schedule, jobs_keep_next_call
 from controlplane.engine.ops import apply_outcome
 from controlplane.engine.protocol import parse_duration, parse_time, request_body
 from controlplane.engine.settle import settle
 from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
 from controlplane.engine.terminate import run_cancel
+from controlplane.ids import new_ulid
 from controlplane.keys.selectors import signing_keys_in_clear
 from controlplane.observability.hooks import run_started_observed, sdk_call_observed
 from controlplane.observability.logging import log_bind
@@ -147,6 +148,8 @@ def _request(run: Run, job: Job) -> dict:
         disable_immediate_execution=run.disable_immediate_execution,
         version=run.sdk_version,
         step_id=job.step_id,
+        job_id=call_job_id(job),
+        request_id=new_ulid(),
     )
     body = request_body(**fields)
     if len(json.dumps(body)) > settings.MAX_REQUEST_BYTES:
@@ -160,6 +163,9 @@ def _request(run: Run, job: Job) -> dict:
         verification_keys=accepted,
         version=run.sdk_version,
         run_id=run.public_id,
+        step_id=job.step_id,
+        job_id=fields["job_id"],
+        request_id=fields["request_id"],
     )
 
 

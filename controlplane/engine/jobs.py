@@ -67,6 +67,18 @@ def job_schedule(
     return job
 
 
+def call_job_id(job: Job) -> str:
+    """The call's id as the SDK sees it (`ctx.jobId`): like Inngest's queue item id, it stays
+    the same while the call is retried (`job_retry_payload`), so apps can key side effects on
+    it. A call claimed again after its worker died is the same row, so the same id."""
+    return job.payload.get("job_id") or str(job.pk)
+
+
+def job_retry_payload(job: Job) -> dict:
+    """The payload of a retry of `job`: it carries the call's id on."""
+    return {"job_id": call_job_id(job)}
+
+
 def jobs_keep_next_call(run: Run, *, owner: str) -> None:
     """Let the worker `owner`, which holds the run's lock, keep the run's next app call if this
     transaction queues one that is due at once: it is inserted already leased to the worker,

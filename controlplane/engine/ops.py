@@ -1,15 +1,32 @@
-"""Applying what a call to the app reported (PROTOCOL.md 4.3-4.6). Callers hold the run lock."""
+"""Applying what a call to the app reported (PROTOCOL.md 4.3-4.6). Callers hold the run lock.
 
+Each op handler says what it changed (`Applied`). A call whose ops changed nothing, with no
+step left pending to call the app back, is the loop an unknown op used to cause: the next call
+backs off, and after MAX_IDLE_CALLS such calls in a row the run fails, saying so.
+"""
+
+import enum
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
 from django.utils import timezone
 
 from controlplane.engine.backoff import retry_delay
 from controlplane.engine.client import CallOutcome
 from controlplane.engine.create import run_create
 from controlplane.engine.effects import Effects
+from controlplane.engine.errors import standard_error
 from controlplane.engine.invoke import invoked_event
-from controlplane.engine.jobs import job_schedule
+from controlplane.engine.jobs import job_retry_payload, job_schedule
 from controlplane.engine.protocol import DISCOVERY, Op, parse_duration, sleep_until
-from controlplane.engine.steps import discovery_schedule, step_memoize, step_pending
+from controlplane.engine.steps import (
+    discovery_schedule,
+    has_pending_steps,
+    run_status_for_pending,
+    step_memoize,
+    step_pending,
+)
 from controlplane.engine.terminate import run_complete, run_fail
 from controlplane.events.models import EventSource
 from controlplane.events.services import events_ingest
@@ -27,6 +44,20 @@ from controlplane.runs.models import (
 
 # Both SDKs require a timeout on waitForEvent; a missing one waits a year, not forever.
 DEFAULT_WAIT_TIMEOUT = "365d"
+# Calls in a row that change nothing before the run fails; each waits twice as long as the
+# last (1 s, 2 s, 4 s, 8 s, times RETRY_BACKOFF_SCALE).
+MAX_IDLE_CALLS = 5
+# Ops that ride along with others and need no answer of their own (Go: OpcodeIsLazy).
+LAZY_OPS = frozenset({"DeferAdd", "DeferAbort"})
+# The step id TS reports a function-level result or error under when lazy ops ride along
+# with it (its RUN_COMPLETE_STEP_ID, hashed like every step id).
+FUNCTION_STEP_ID = hashlib.sha1(b"complete").hexdigest()
+
+
+class Applied(enum.Enum):
+    NOTHING = "nothing"  # already stored or planned: a replay re-reported it
+    PROGRESS = "progress"
+    RACE_WON = "race_won"  # a step of a race finished: call the app without waiting for the rest
 
 
 def apply_outcome(run: Run, job: Job, outcome: CallOutcome, *, fx: Effects) -> None:
@@ -40,7 +71,7 @@ def apply_outcome(run: Run, job: Job, outcome: CallOutcome, *, fx: Effects) -> N
         if outcome.kind == "ops":
             outcome = CallOutcome(
                 kind="error",
-                error={"name": "ProtocolError", "message": "The app reported no steps."},
+                error=standard_error("ProtocolError", "The app reported no steps."),
                 retriable=True,
             )
         _retry_or_fail(
@@ -63,36 +94,89 @@ def _retry_or_fail(run: Run, job: Job, error: dict, *, retriable: bool, at, fx: 
             error=error,
             at=at.isoformat(),
         )
-        job_schedule(run, JobKind.CALL, step_id=job.step_id, attempt=job.attempt + 1, at=at)
+        job_schedule(
+            run,
+            JobKind.CALL,
+            step_id=job.step_id,
+            attempt=job.attempt + 1,
+            at=at,
+            payload=job_retry_payload(job),
+        )
         return
     run_fail(run, error, fx=fx)
 
 
 def _apply_ops(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:
-    if len(ops) > 1:
+    if sum(op.op not in LAZY_OPS for op in ops) > 1:
         run.disable_immediate_execution = True
     # Waits go in place first, so an event sent by a step of the same batch can resolve them.
     ordered = sorted(ops, key=lambda op: op.op != "WaitForEvent")
-    resolved_race = False
+    applied = set()
     for op in ordered:
-        handler = _HANDLERS.get(op.op)
-        if handler is not None and op.id:
-            resolved_race |= bool(handler(run, job, op, fx))
-    if not run.is_finished:
-        discovery_schedule(run, after_race=resolved_race)
+        applied.add(_apply_op(run, job, op, fx))
+        if run.is_finished:
+            return
+    if applied & {Applied.PROGRESS, Applied.RACE_WON}:
+        discovery_schedule(run, after_race=Applied.RACE_WON in applied)
+    else:
+        _no_progress(run, job, ops, fx=fx)
 
 
-def _memoize(run: Run, job: Job, op: Op, memo, *, failed: bool = False) -> bool:
-    kind = StepKind.SEND_EVENT if op.opts.get("type") == "step.sendEvent" else StepKind.RUN
+def _apply_op(run: Run, job: Job, op: Op, fx: Effects) -> Applied:
+    if op.op == "None":  # Go's OpcodeNone: this thread of the run has nothing more to do
+        return Applied.NOTHING
+    if not op.id:
+        error = standard_error("ProtocolError", f"The app reported a {op.op} op without an id.")
+        run_fail(run, error, fx=fx)
+        return Applied.PROGRESS
+    if op.id == FUNCTION_STEP_ID and op.op in ("StepError", "StepFailed"):
+        # The function itself failed (its error came as a step op beside lazy ops).
+        _retry_or_fail(run, job, op.error, retriable=op.op == "StepError", at=None, fx=fx)
+        return Applied.PROGRESS
+    return _HANDLERS.get(op.op, _unsupported)(run, job, op, fx)
+
+
+def _no_progress(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:
+    """The call changed nothing. With steps pending, their results call the app back; else call
+    again after a pause, and fail the run once MAX_IDLE_CALLS calls in a row were idle."""
+    if has_pending_steps(run):
+        run_status_for_pending(run)
+        return
+    idle = job.payload.get("idle_calls", 0) + 1
+    reported = ", ".join(sorted({op.op for op in ops}))
+    if idle >= MAX_IDLE_CALLS:
+        message = (
+            f"The app was called {idle} times in a row and reported nothing new "
+            f"(last: {reported}): the run cannot make progress."
+        )
+        run_fail(run, standard_error("NoProgressError", message), fx=fx)
+        return
+    at = timezone.now() + timedelta(seconds=2 ** (idle - 1) * settings.RETRY_BACKOFF_SCALE)
+    history_append(
+        run,
+        HistoryKind.IDLE_CALL,
+        attempt=job.attempt,
+        ops=reported,
+        idle_calls=idle,
+        at=at.isoformat(),
+    )
+    discovery_schedule(run, at=at, payload={"idle_calls": idle})
+
+
+def _memoize(
+    run: Run, job: Job, op: Op, memo, *, failed: bool = False, kind: str | None = None
+) -> Applied:
+    if kind is None:
+        kind = StepKind.SEND_EVENT if op.opts.get("type") == "step.sendEvent" else StepKind.RUN
     step = step_memoize(run, op.id, memo, failed=failed, name=op.user_name, kind=kind)
     if step is None:
-        return False
+        return Applied.NOTHING
     history_kind = HistoryKind.STEP_FAILED if failed else HistoryKind.STEP_COMPLETED
     data = {"error": memo["error"]} if failed else {"output": memo}
     history_append(
         run, history_kind, step_id=op.id, step_name=op.user_name, attempt=job.attempt, **data
     )
-    return step.race
+    return Applied.RACE_WON if step.race else Applied.PROGRESS
 
 
 def _step_run(run, job, op, fx):
@@ -125,18 +209,25 @@ def _step_error(run, job, op, fx):
         retry_at=at.isoformat(),
     )
     # "The same call again": a discovery that ran the step immediately is retried as discovery.
-    job_schedule(run, JobKind.CALL, step_id=job.step_id, attempt=job.attempt + 1, at=at)
-    return False
+    job_schedule(
+        run,
+        JobKind.CALL,
+        step_id=job.step_id,
+        attempt=job.attempt + 1,
+        at=at,
+        payload=job_retry_payload(job),
+    )
+    return Applied.PROGRESS
 
 
 def _step_planned(run, job, op, fx):
     if not step_pending(
         run, op.id, status=StepStatus.PLANNED, kind=StepKind.RUN, name=op.user_name, race=op.is_race
     ):
-        return False  # already planned or done: a discovery re-reports unfinished steps
+        return Applied.NOTHING  # already planned or done: a discovery re-reports unfinished steps
     history_append(run, HistoryKind.STEP_STARTED, step_id=op.id, step_name=op.user_name)
     job_schedule(run, JobKind.CALL, step_id=op.id)
-    return False
+    return Applied.PROGRESS
 
 
 def _sleep(run, job, op, fx):
@@ -150,12 +241,12 @@ def _sleep(run, job, op, fx):
         name=op.user_name,
         until=wake.isoformat(),
     ):
-        return False  # Python recomputes the wake time on every replay: the first one holds
+        return Applied.NOTHING  # Python recomputes the wake time on every replay: the first holds
     history_append(
         run, HistoryKind.SLEEPING, step_id=op.id, step_name=op.user_name, until=wake.isoformat()
     )
     job_schedule(run, JobKind.RESUME, step_id=op.id, at=wake, payload={"memo": None})
-    return False
+    return Applied.PROGRESS
 
 
 def _wait_for_event(run, job, op, fx):
@@ -173,7 +264,7 @@ def _wait_for_event(run, job, op, fx):
         expression=expression,
         until=expires.isoformat(),
     ):
-        return False
+        return Applied.NOTHING
     Wait.objects.create(
         run=run,
         environment_id=run.environment_id,
@@ -195,13 +286,19 @@ def _wait_for_event(run, job, op, fx):
     job_schedule(
         run, JobKind.RESUME, step_id=op.id, at=expires, payload={"memo": None, "wait": True}
     )
-    return False
+    return Applied.PROGRESS
+
+
+# What Inngest says when step.invoke names no function (pkg/execution/runner/runner.go): SDK
+# code may match on it.
+INVOKE_NOT_FOUND = "could not find function with ID: {slug}"
+INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
 
 
 def _invoke_refusal(target, slug: str) -> str:
     """Why `target` cannot start a run now, in words for the invoking step's error; "" if it can."""
     if target is None:
-        return f"Function {slug!r} is not registered in this environment."
+        return INVOKE_NOT_FOUND.format(slug=slug)
     if target.paused_at is not None:
         return f"Function {slug!r} is paused: it starts no runs."
     if target.app.is_archived:
@@ -216,10 +313,9 @@ def _invoke(run, job, op, fx):
         .select_related("app")
         .first()
     )
-    refusal = _invoke_refusal(target, target_slug)
-    if refusal:
-        error = {"name": "Error", "message": refusal}
-        return _memoize(run, job, op, {"error": error}, failed=True)
+    if refusal := _invoke_refusal(target, target_slug):
+        error = standard_error("Error", refusal, error=refusal)
+        return _memoize(run, job, op, {"error": error}, failed=True, kind=StepKind.INVOKE)
     if not step_pending(
         run,
         op.id,
@@ -228,7 +324,7 @@ def _invoke(run, job, op, fx):
         name=op.user_name,
         function=target_slug,
     ):
-        return False
+        return Applied.NOTHING
     payload = op.opts.get("payload") or {}
     event = invoked_event(
         function_slug=target_slug,
@@ -256,8 +352,8 @@ def _invoke(run, job, op, fx):
     )
     if timeout := op.opts.get("timeout"):
         error = {
-            "name": "InngestInvokeTimeoutError",
-            "message": f"Timed out waiting for {target_slug}.",
+            **standard_error("InngestInvokeTimeoutError", INVOKE_TIMEOUT_MESSAGE),
+            "code": "step_errored",
         }
         at = timezone.now() + parse_duration(timeout)
         job_schedule(
@@ -267,7 +363,25 @@ def _invoke(run, job, op, fx):
             at=at,
             payload={"memo": {"error": error}, "failed": True},
         )
-    return False
+    return Applied.PROGRESS
+
+
+def _run_complete(run, job, op, fx):
+    """The function returned; TS reports it as an op when lazy ops ride along (data is raw)."""
+    run_complete(run, op.data, fx=fx)
+    return Applied.PROGRESS
+
+
+def _unsupported(run, job, op, fx):
+    """An op this server does not implement fails its step for good, saying so: the SDK raises
+    it where the app awaits the step, and the run's history shows it. Never skipped: the SDK
+    would report it again on every call."""
+    message = (
+        f"This server does not support the {op.op} opcode (step {op.user_name!r}): "
+        "the step cannot run here."
+    )
+    error = standard_error("UnsupportedOpcodeError", message)
+    return _memoize(run, job, op, {"error": error}, failed=True)
 
 
 _HANDLERS = {
@@ -279,4 +393,5 @@ _HANDLERS = {
     "Sleep": _sleep,
     "WaitForEvent": _wait_for_event,
     "InvokeFunction": _invoke,
+    "RunComplete": _run_complete,
 }

@@ -107,11 +107,14 @@ def request_body(
     disable_immediate_execution: bool,
     version: int,
     step_id: str,
+    job_id: str,
+    request_id: str,
     use_api: bool = False,
     env: str | None = None,
 ) -> dict:
-    """The execution request both SDKs validate (PROTOCOL.md 4.1). No `ctx.fn_id`: that would
-    switch TS v4 to checkpointing (4.10)."""
+    """The execution request both SDKs validate (PROTOCOL.md 4.1). No `ctx.fn_id` / `qi_id`:
+    they would switch TS v4 to checkpointing (4.10). The ids are also in the headers, which is
+    where the SDKs read them; Inngest sends both."""
     ctx = {
         "run_id": run_id,
         "attempt": attempt,
@@ -120,6 +123,8 @@ def request_body(
         "use_api": use_api,
         "stack": {"stack": stack, "current": len(stack)},
         "step_id": step_id,
+        "job_id": job_id,
+        "request_id": request_id,
     }
     if env:
         ctx["env"] = env

@@ -9,6 +9,7 @@ made from that snapshot, which the writes here keep up to date: no existence che
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
@@ -141,8 +142,15 @@ def run_state_save(run: Run) -> None:
     run.save(update_fields=STATE_FIELDS)
 
 
-def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
-    """Call the app again (discovery) once nothing it started is still pending.
+def has_pending_steps(run: Run) -> bool:
+    return any(step.status in PENDING_STEP_STATUSES for step in run_steps(run).values())
+
+
+def discovery_schedule(
+    run: Run, *, after_race: bool = False, at: datetime | None = None, payload=None
+) -> None:
+    """Call the app again (discovery) once nothing it started is still pending (at `at`, with
+    the job's `payload`, when given).
 
     Parallel steps fan in: the discovery waits for the whole group, unless a step of a race
     finished (`after_race`). Execution version 2 lets the SDK run steps immediately again once
@@ -155,7 +163,7 @@ def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
         RunStatus.QUEUED,
     ):
         return
-    pending = any(step.status in PENDING_STEP_STATUSES for step in run_steps(run).values())
+    pending = has_pending_steps(run)
     if pending and not after_race:
         run_status_for_pending(run)
         return
@@ -164,7 +172,7 @@ def discovery_schedule(run: Run, *, after_race: bool = False) -> None:
     if run.sdk_version >= 2 and run.disable_immediate_execution and not pending:
         run.disable_immediate_execution = False
     run.status = RunStatus.RUNNING
-    job_schedule(run, JobKind.CALL, step_id=DISCOVERY)
+    job_schedule(run, JobKind.CALL, step_id=DISCOVERY, at=at, payload=payload)
 
 
 def run_status_for_pending(run: Run) -> None:

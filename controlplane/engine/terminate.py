@@ -6,6 +6,7 @@ Callers hold the run's lock. Internal events go onto `fx` and are emitted by `se
 from django.utils import timezone
 
 from controlplane.engine.effects import Effects
+from controlplane.engine.errors import standard_error
 from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
 from controlplane.observability.hooks import run_finished_observed
 from controlplane.runs.history import history_append
@@ -33,7 +34,7 @@ def run_cancel(run: Run, *, fx: Effects, actor=None, reason: str) -> bool:
     interrupted: their late results are discarded when they come back."""
     if run.is_finished:
         return False
-    error = {"name": "Cancelled", "message": reason}
+    error = standard_error("Cancelled", reason, error="function cancelled")
     run.cancelled_by = actor
     _finish(
         run, RunStatus.CANCELLED, fx=fx, error=error, by=actor.email if actor else "", reason=reason

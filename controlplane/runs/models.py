@@ -161,6 +161,7 @@ class HistoryKind(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     DISCARDED = "discarded", "Late result discarded"
+    IDLE_CALL = "idle_call", "Call made no progress"
 
 
 class RunHistory(models.Model):
