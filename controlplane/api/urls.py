@@ -3,6 +3,7 @@
 from django.urls import path
 
 from controlplane.api import (
+    checkpoint,
     events,
     register,
     v0,
@@ -17,6 +18,7 @@ urlpatterns = [
     path("e/<str:event_key>", events.event_api, name="event-api"),
     path("fn/register", register.register, name="fn-register"),
     *v0.urlpatterns,
+    *checkpoint.urlpatterns,
     *v1_events.urlpatterns,
     *v1_runs.urlpatterns,
     *v1_functions.urlpatterns,

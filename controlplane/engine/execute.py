@@ -111,7 +111,7 @@ def _call(job: Job, owner: str, kept_run: Run | None, keep: bool) -> Kept | None
             history_append(run, HistoryKind.DISCARDED, step_id=job.step_id, attempt=job.attempt)
             return
         if run.started_at is None:
-            _mark_started(run, started)
+            run_mark_started(run, started)
         apply_outcome(run, job, outcome, fx=fx)
 
     return _in_run_transaction(job, owner, apply, loaded=run, keep=keep)
@@ -150,6 +150,8 @@ def _request(run: Run, job: Job) -> dict:
         step_id=job.step_id,
         job_id=call_job_id(job),
         request_id=new_ulid(),
+        fn_id=str(function.public_id),
+        qi_id=str(job.pk),  # this very row: a checkpoint quoting it is for the call in flight
     )
     body = request_body(**fields)
     if len(json.dumps(body)) > settings.MAX_REQUEST_BYTES:
@@ -169,7 +171,7 @@ def _request(run: Run, job: Job) -> dict:
     )
 
 
-def _mark_started(run: Run, at) -> None:
+def run_mark_started(run: Run, at) -> None:
     run.started_at = at  # saved with the outcome's other run changes
     history_append(run, HistoryKind.STARTED)
     run_started_observed(run)

@@ -136,6 +136,18 @@ def _apply_op(run: Run, job: Job, op: Op, fx: Effects) -> Applied:
     return _HANDLERS.get(op.op, _unsupported)(run, job, op, fx)
 
 
+# What an app may checkpoint: steps it ran inside the call (Go refuses the rest too).
+CHECKPOINT_OPS = frozenset({"StepRun", "Step"})
+
+
+def checkpoint_apply(run: Run, job: Job, ops: list[Op]) -> None:
+    """Store steps the app ran and checkpointed during `job`'s call, exactly as the call's
+    answer would have reported them (memo, history, live); the app goes on in the same call,
+    so nothing is scheduled. Ops outside CHECKPOINT_OPS are refused before this is called."""
+    for op in ops:
+        _HANDLERS[op.op](run, job, op, None)
+
+
 def _no_progress(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:
     """The call changed nothing. With steps pending, their results call the app back; else call
     again after a pause, and fail the run once MAX_IDLE_CALLS calls in a row were idle."""

@@ -109,13 +109,18 @@ def request_body(
     step_id: str,
     job_id: str,
     request_id: str,
+    fn_id: str,
+    qi_id: str,
     use_api: bool = False,
     env: str | None = None,
 ) -> dict:
-    """The execution request both SDKs validate (PROTOCOL.md 4.1). No `ctx.fn_id` / `qi_id`:
-    they would switch TS v4 to checkpointing (4.10). The ids are also in the headers, which is
-    where the SDKs read them; Inngest sends both."""
+    """The execution request both SDKs validate (PROTOCOL.md 4.1). `fn_id` and `qi_id` switch
+    TS v4 to async checkpointing (4.10): it runs step after step in this one call and posts
+    each to /v1/checkpoint/{run}/async, quoting both back. The job and request ids are also in
+    the headers, which is where the SDKs read them; Inngest sends both."""
     ctx = {
+        "fn_id": fn_id,
+        "qi_id": qi_id,
         "run_id": run_id,
         "attempt": attempt,
         "max_attempts": max_attempts,

@@ -44,7 +44,7 @@ def env(world, slow_app):
     return world.prod_a
 
 
-def _executor(kind: str):
+def executor_process(kind: str):
     """A fresh executor process of the given kind (local: the server; celery: a worker)."""
     if kind == "local":
         return ServerProcess(ENGINE_ENV)
@@ -84,7 +84,7 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 20) -> None:
 
 
 def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_env):
-    first = _executor(executor_kind).start()
+    first = executor_process(executor_kind).start()
     try:
         event = send(env, "engine/slow")
         run = wait_for_run(
@@ -95,7 +95,7 @@ def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_e
         first.kill()
     finally:
         first.kill()
-    second = _executor(executor_kind).start()
+    second = executor_process(executor_kind).start()
     try:
         run = wait_for_run(run, timeout=40)
     finally:
@@ -113,7 +113,7 @@ def test_a_concurrency_slot_held_by_a_killed_worker_is_freed_by_its_lease(
 ):
     """Limit 1: the killed worker's call held the only slot; once its lease expires the slot
     is free again and both runs finish (nothing leaked), one call at a time."""
-    first = _executor(executor_kind).start()
+    first = executor_process(executor_kind).start()
     try:
         runs = [Run.objects.get(events=send(env, "engine/slow-one", {"n": n})) for n in range(2)]
         logs = [Path(app_env["APP_STATE_DIR"]) / f"slow-one-{run.public_id}.log" for run in runs]
@@ -125,7 +125,7 @@ def test_a_concurrency_slot_held_by_a_killed_worker_is_freed_by_its_lease(
         first.kill()
     finally:
         first.kill()
-    second = _executor(executor_kind).start()
+    second = executor_process(executor_kind).start()
     try:
         runs = [wait_for_run(run, timeout=60) for run in runs]
     finally:
@@ -138,7 +138,7 @@ def test_a_concurrency_slot_held_by_a_killed_worker_is_freed_by_its_lease(
 
 
 def test_a_sleep_that_ends_while_the_executor_is_down_fires_once_after_restart(env, executor_kind):
-    first = _executor(executor_kind).start()
+    first = executor_process(executor_kind).start()
     try:
         event = send(env, "engine/nap", {"seconds": 1})
         run = wait_for_run(
@@ -148,7 +148,7 @@ def test_a_sleep_that_ends_while_the_executor_is_down_fires_once_after_restart(e
         first.kill()
     time.sleep(2)  # the wake time passes while nothing runs
     assert Run.objects.get(pk=run.pk).status == RunStatus.SLEEPING
-    second = _executor(executor_kind).start()
+    second = executor_process(executor_kind).start()
     try:
         run = wait_for_run(run)
     finally:

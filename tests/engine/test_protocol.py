@@ -90,14 +90,16 @@ def test_the_request_body_has_what_the_strict_python_sdk_requires():
         step_id="step",
         job_id="42",
         request_id="01REQ",
+        fn_id="01FN",
+        qi_id="7",
     )
     assert body["event"] == event and body["events"] == [event] and body["use_api"] is False
     ctx = body["ctx"]
     assert ctx["stack"] == {"stack": ["h"], "current": 1}
     assert ctx["attempt"] == 0 and ctx["max_attempts"] == 5
     assert ctx["job_id"] == "42" and ctx["request_id"] == "01REQ"
-    # Either would switch TS v4 to checkpointing, which this server does not serve yet.
-    assert "fn_id" not in ctx and "qi_id" not in ctx
+    # Both switch TS v4 to async checkpointing; it quotes them back in each checkpoint.
+    assert ctx["fn_id"] == "01FN" and ctx["qi_id"] == "7"
     large = request_body(
         run_id="01RUN",
         events=[event],
@@ -110,6 +112,8 @@ def test_the_request_body_has_what_the_strict_python_sdk_requires():
         step_id="step",
         job_id="42",
         request_id="01REQ",
+        fn_id="01FN",
+        qi_id="7",
         use_api=True,
     )
     assert large["events"] == [] and large["steps"] == {} and large["event"] == event

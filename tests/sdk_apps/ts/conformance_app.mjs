@@ -19,10 +19,16 @@ const caught = async (work) => {
   }
 };
 
-const ids = fn("ids", "tsc/ids", async ({ jobId, requestId, step }) => {
-  const first = await step.run("first", () => ({ jobId, requestId }));
-  return { first, final: { jobId, requestId } };
-});
+// One call per step (checkpointing would run both in one call, with one pair of ids).
+const ids = fn(
+  "ids",
+  "tsc/ids",
+  async ({ jobId, requestId, step }) => {
+    const first = await step.run("first", () => ({ jobId, requestId }));
+    return { first, final: { jobId, requestId } };
+  },
+  { checkpointing: false },
+);
 
 const fetcher = fn("fetcher", "tsc/fetch", async ({ step }) => {
   const fetched = await caught(() => step.fetch("http://127.0.0.1:9/never"));
