@@ -9,7 +9,7 @@ role: role-dependent parts (the action buttons) are re-fetched by the page inste
 from django.template import loader
 
 from controlplane.runs.models import Run
-from controlplane.runs.selectors import Timeline
+from controlplane.runs.selectors import Timeline, run_defer_links
 
 
 def render_to_string(template: str, context: dict) -> str:
@@ -21,6 +21,7 @@ def run_page_context(run: Run, timeline: Timeline) -> dict:
         "run": run,
         "rows": timeline.rows,
         "replays": list(run.replays.order_by("id").values_list("public_id", flat=True)),
+        "defer_links": run_defer_links(run),
     }
 
 

@@ -160,7 +160,26 @@ _SCHEMAS = {
             "source": {"enum": ["api", "dashboard", "internal"]},
         }
     ),
-    "Run": _object(_RUN_FIELDS),
+    "Run": _object(
+        _RUN_FIELDS,
+        {  # a single run's answer (not a list's) links the runs its defers started, and back
+            "defers": {"type": "array", "items": _ref("Defer")},
+            "deferred_from": {
+                "type": ["string", "null"],
+                "description": "The run whose defer started this one.",
+            },
+        },
+    ),
+    "Defer": _object(
+        {
+            "id": {"type": "string", "description": "The SDK's hashed id of the defer."},
+            "name": _STRING,
+            "function_id": {"type": "string", "description": "The deferred function's slug."},
+            "status": {"enum": ["after_run", "aborted", "rejected", "scheduled"]},
+            "reason": {"type": ["string", "null"], "description": "Why it was rejected."},
+            "run_id": {"type": ["string", "null"], "description": "The run it started."},
+        }
+    ),
     "Replay": _object(
         _RUN_FIELDS | {"replay_of": {"type": "string", "description": "The run replayed."}}
     ),

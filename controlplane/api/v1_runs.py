@@ -15,7 +15,13 @@ from controlplane.api.v1_events import event_or_error
 from controlplane.engine.actions import ReplayRefused, run_cancel_by, run_replay
 from controlplane.ids import is_ulid
 from controlplane.runs.models import Run, RunHistory, RunStatus, Step, StepStatus
-from controlplane.runs.selectors import run_in_environment, runs_of_event, step_attempts, steps_page
+from controlplane.runs.selectors import (
+    run_defer_links,
+    run_in_environment,
+    runs_of_event,
+    step_attempts,
+    steps_page,
+)
 
 # Inngest's REST API speaks four run statuses; sleeping and waiting runs are running.
 _STATUS = {
@@ -94,7 +100,24 @@ def run_detail(request, run_id):
     if request.method == "DELETE":
         run_cancel_by(run=run, reason=f"Cancelled through the API ({request.principal.label}).")
         run.refresh_from_db()
-    return item_response(run_json(run))
+    links = run_defer_links(run)
+    return item_response(
+        run_json(run)
+        | {
+            "defers": [
+                {
+                    "id": defer.hashed_id,
+                    "name": defer.name,
+                    "function_id": defer.function_slug,
+                    "status": defer.status,
+                    "reason": defer.reason or None,
+                    "run_id": child.public_id if child else None,
+                }
+                for defer, child in links.defers
+            ],
+            "deferred_from": links.parent.public_id if links.parent else None,
+        }
+    )
 
 
 @v1_endpoint(POST=True)

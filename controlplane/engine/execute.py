@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from controlplane.engine.backends import backend
 from controlplane.engine.client import call_app, step_url
+from controlplane.engine.defers import defers_for_request
 from controlplane.engine.effects import Effects
 from controlplane.engine.jobs import call_job_id, job_schedule, jobs_keep_next_call
 from controlplane.engine.ops import apply_outcome
@@ -152,6 +153,7 @@ def _request(run: Run, job: Job) -> dict:
         request_id=new_ulid(),
         fn_id=str(function.public_id),
         qi_id=str(job.pk),  # this very row: a checkpoint quoting it is for the call in flight
+        defers=defers_for_request(run),
     )
     body = request_body(**fields)
     if len(json.dumps(body)) > settings.MAX_REQUEST_BYTES:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from controlplane.engine.backoff import retry_delay
 from controlplane.engine.client import CallOutcome
 from controlplane.engine.create import run_create
+from controlplane.engine.defers import defer_abort, defer_add
 from controlplane.engine.effects import Effects
 from controlplane.engine.errors import standard_error
 from controlplane.engine.invoke import invoked_event
@@ -136,8 +137,9 @@ def _apply_op(run: Run, job: Job, op: Op, fx: Effects) -> Applied:
     return _HANDLERS.get(op.op, _unsupported)(run, job, op, fx)
 
 
-# What an app may checkpoint: steps it ran inside the call (Go refuses the rest too).
-CHECKPOINT_OPS = frozenset({"StepRun", "Step"})
+# What an app may checkpoint: steps it ran inside the call and the lazy ops that ride along
+# (Go refuses the rest too).
+CHECKPOINT_OPS = frozenset({"StepRun", "Step", *LAZY_OPS})
 
 
 def checkpoint_apply(run: Run, job: Job, ops: list[Op]) -> None:
@@ -384,6 +386,16 @@ def _run_complete(run, job, op, fx):
     return Applied.PROGRESS
 
 
+def _defer_add(run, job, op, fx):
+    defer_add(run, op)
+    return Applied.NOTHING  # lazy: it rides along with the op that moves the run
+
+
+def _defer_abort(run, job, op, fx):
+    defer_abort(run, op)
+    return Applied.NOTHING
+
+
 def _unsupported(run, job, op, fx):
     """An op this server does not implement fails its step for good, saying so: the SDK raises
     it where the app awaits the step, and the run's history shows it. Never skipped: the SDK
@@ -406,4 +418,6 @@ _HANDLERS = {
     "WaitForEvent": _wait_for_event,
     "InvokeFunction": _invoke,
     "RunComplete": _run_complete,
+    "DeferAdd": _defer_add,
+    "DeferAbort": _defer_abort,
 }

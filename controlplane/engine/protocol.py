@@ -111,6 +111,7 @@ def request_body(
     request_id: str,
     fn_id: str,
     qi_id: str,
+    defers: dict[str, dict] | None = None,
     use_api: bool = False,
     env: str | None = None,
 ) -> dict:
@@ -137,6 +138,7 @@ def request_body(
         "event": events[0],
         "events": [] if use_api else events,
         "steps": {} if use_api else steps,
+        "defers": defers or {},  # the defers already stored: the SDK does not report them again
         "ctx": ctx,
         "version": version,
         "use_api": use_api,

@@ -5,6 +5,7 @@ Callers hold the run's lock. Internal events go onto `fx` and are emitted by `se
 
 from django.utils import timezone
 
+from controlplane.engine.defers import defers_schedule
 from controlplane.engine.effects import Effects
 from controlplane.engine.errors import standard_error
 from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pending
@@ -58,6 +59,7 @@ def _finish(run: Run, status: str, *, fx: Effects, output=None, error=None, **hi
         **history,
     )
     _emit_finished(run, status, output, error, fx)
+    defers_schedule(run, fx)
     run_finished_observed(run)
     if run.parent_id:
         _resolve_parent(run, status, output, error)

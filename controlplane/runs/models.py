@@ -25,7 +25,14 @@ class RunStatus(models.TextChoices):
 
 
 # What the engine changes on a run while it runs; saved once per transaction.
-STATE_FIELDS = ["status", "started_at", "sdk_version", "disable_immediate_execution", "memo_count"]
+STATE_FIELDS = [
+    "status",
+    "started_at",
+    "sdk_version",
+    "disable_immediate_execution",
+    "memo_count",
+    "has_defers",
+]
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SLEEPING, RunStatus.WAITING)
 FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
 
@@ -59,6 +66,7 @@ class Run(models.Model):
     concurrency = models.JSONField(default=list, blank=True)  # [[queue key, limit], ...]
     singleton_key = models.CharField(max_length=40, blank=True)
     memo_count = models.PositiveIntegerField(default=0)  # steps memoized so far: the next one's seq
+    has_defers = models.BooleanField(default=False)  # spares the calls of most runs a query
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -144,6 +152,51 @@ class Step(models.Model):
         return f"{self.name or self.step_id} ({self.status})"
 
 
+# The event a run's defers start their runs from, once the run has ended.
+DEFER_SCHEDULE_EVENT = "inngest/deferred.schedule"
+
+
+class DeferStatus(models.TextChoices):
+    AFTER_RUN = "after_run", "Starts when the run ends"
+    ABORTED = "aborted", "Aborted"
+    REJECTED = "rejected", "Rejected"
+    SCHEDULED = "scheduled", "Scheduled"
+
+
+class Defer(models.Model):
+    """A run of another function the run asked for with `defer()` (TS DeferAdd): it starts
+    from an `inngest/deferred.schedule` event (id `event_id`) once this run has ended,
+    however it ended.
+
+    Unique per (run, hashed id): the SDK reports a defer again until the request lists it.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="defers")
+    hashed_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=512, blank=True)
+    function_slug = models.CharField(max_length=255)
+    input = models.JSONField(default=dict, blank=True)
+    input_bytes = models.PositiveIntegerField(default=0)
+    meta = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=DeferStatus.choices)
+    reason = models.CharField(max_length=255, blank=True)  # why it was rejected
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "hashed_id"], name="defer_unique_per_run")
+        ]
+
+    def __str__(self):
+        return f"defer {self.name or self.hashed_id} ({self.status})"
+
+    @property
+    def event_id(self) -> str:
+        """The schedule event's id: one per (run, defer), however often the run's end is
+        processed."""
+        return f"defer:{self.run.public_id}:{self.hashed_id}"
+
+
 class HistoryKind(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     STARTED = "started", "Started"
@@ -162,6 +215,8 @@ class HistoryKind(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
     DISCARDED = "discarded", "Late result discarded"
     IDLE_CALL = "idle_call", "Call made no progress"
+    DEFERRED = "deferred", "Deferred run added"
+    DEFER_ABORTED = "defer_aborted", "Deferred run aborted"
 
 
 class RunHistory(models.Model):

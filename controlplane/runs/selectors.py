@@ -9,11 +9,40 @@ from django.db import connection
 from django.db.models import Min, Q, TextField
 from django.db.models.functions import Cast
 
-from controlplane.runs.models import HistoryKind, Run, RunHistory, Step
+from controlplane.runs.models import (
+    DEFER_SCHEDULE_EVENT,
+    Defer,
+    DeferStatus,
+    HistoryKind,
+    Run,
+    RunHistory,
+    Step,
+)
 
 
 def run_in_environment(*, environment, public_id: str) -> Run | None:
     return environment.runs.filter(public_id=public_id).select_related("function", "event").first()
+
+
+@dataclass(frozen=True)
+class DeferLinks:
+    defers: list[tuple[Defer, Run | None]]  # the run's defers, each with the run it started
+    parent: Run | None  # the run whose defer started this one
+
+
+def run_defer_links(run: Run) -> DeferLinks:
+    """Both directions of `defer()`: the schedule event's id names (parent run, defer)."""
+    defers = list(run.defers.order_by("id")) if run.has_defers else []
+    started = {}
+    if scheduled := [d.event_id for d in defers if d.status == DeferStatus.SCHEDULED]:
+        children = run.environment.runs.filter(events__external_id__in=scheduled)
+        for child in children.select_related("event"):
+            started[child.event.external_id] = child
+    parent = None
+    if run.event.name == DEFER_SCHEDULE_EVENT and run.event.external_id.startswith("defer:"):
+        parent_id = run.event.external_id.split(":")[1]
+        parent = run_in_environment(environment=run.environment, public_id=parent_id)
+    return DeferLinks([(d, started.get(d.event_id)) for d in defers], parent)
 
 
 def runs_of_event(*, environment, event) -> list[Run]:

@@ -91,16 +91,6 @@ def test_a_wait_for_signal_is_refused_not_looped(env):
     assert SdkCall.objects.filter(run=run).count() == 2
 
 
-def test_a_deferred_run_is_refused_and_the_parent_completes(env):
-    """TS sends DeferAdd beside its other ops and reports the end as RunComplete."""
-    run = completed(env, "tsc/defer", f"{TS}-deferring")
-    assert run.output == "done"
-    deferred = Step.objects.get(run=run, name="later")
-    assert deferred.status == StepStatus.FAILED
-    assert "does not support the DeferAdd opcode" in deferred.memo["error"]["message"]
-    assert SdkCall.objects.filter(run=run).count() <= 3
-
-
 def test_the_refusal_is_shown_in_the_api_and_on_the_run_page(
     env, live_server_url, client, signed_in, world
 ):

@@ -100,6 +100,7 @@ def test_the_request_body_has_what_the_strict_python_sdk_requires():
     assert ctx["job_id"] == "42" and ctx["request_id"] == "01REQ"
     # Both switch TS v4 to async checkpointing; it quotes them back in each checkpoint.
     assert ctx["fn_id"] == "01FN" and ctx["qi_id"] == "7"
+    assert body["defers"] == {}  # none stored yet
     large = request_body(
         run_id="01RUN",
         events=[event],
@@ -114,9 +115,11 @@ def test_the_request_body_has_what_the_strict_python_sdk_requires():
         request_id="01REQ",
         fn_id="01FN",
         qi_id="7",
+        defers={"d1": {"abortable": True}},
         use_api=True,
     )
     assert large["events"] == [] and large["steps"] == {} and large["event"] == event
+    assert large["defers"] == {"d1": {"abortable": True}}
     assert large["use_api"] is True and large["ctx"]["use_api"] is True
 
 

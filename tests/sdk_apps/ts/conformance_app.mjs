@@ -4,7 +4,7 @@
 // Configured by the SDK's environment variables plus APP_ID and PORT.
 import http from "node:http";
 
-import { Inngest, referenceFunction } from "inngest";
+import { Inngest, NonRetriableError, referenceFunction } from "inngest";
 import { createDefer } from "inngest/experimental";
 import { serve } from "inngest/node";
 
@@ -39,12 +39,38 @@ const signalled = fn("signalled", "tsc/signal", async ({ step }) => {
   return await caught(() => step.waitForSignal("wait", { signal: "go", timeout: "1m" }));
 });
 
-const followUp = createDefer(inngest, { id: "follow-up" }, async ({ event }) => event.data);
+const followUp = createDefer(inngest, { id: "follow-up" }, async ({ event, parents }) => ({
+  data: event.data,
+  parent: parents[0]?.runId,
+}));
 
-const deferring = fn("deferring", "tsc/defer", async ({ defer, step }) => {
-  defer("later", { function: followUp, data: { n: 1 } });
+const deferWork = async ({ event, defer, step }) => {
+  defer("later", { function: followUp, data: { n: event.data.n } });
   return await step.run("work", () => "done");
+};
+// Checkpointed (the SDK's default: DeferAdd comes in a checkpoint) and classic (in an answer).
+const deferring = fn("deferring", "tsc/defer", deferWork);
+const deferringClassic = fn("deferring-classic", "tsc/defer-classic", deferWork, {
+  checkpointing: false,
 });
+
+const aborting = fn("aborting", "tsc/defer-abort", async ({ defer, step }) => {
+  const maybe = defer("maybe", { function: followUp, data: { n: 3 } });
+  const verdict = await step.run("decide", () => "no");
+  maybe.abort();
+  return await step.run("after", () => verdict);
+});
+
+const failingDeferrer = fn(
+  "failing-deferrer",
+  "tsc/defer-fail",
+  async ({ defer, step }) => {
+    defer("anyway", { function: followUp, data: { n: 4 } });
+    await step.run("work", () => 1);
+    throw new NonRetriableError("the parent fails");
+  },
+  { retries: 0 },
+);
 
 const missing = fn("missing", "tsc/invoke-missing", async ({ step }) => {
   const ghost = referenceFunction({ functionId: "no-such-function" });
@@ -78,7 +104,7 @@ const doomed = fn(
 );
 
 const functions = [ids, fetcher, signalled, followUp, deferring, missing, slowChild, impatient];
-functions.push(doomed);
+functions.push(doomed, deferringClassic, aborting, failingDeferrer);
 const handler = serve({ client: inngest, functions });
 http
   .createServer((req, res) => {
