@@ -20,11 +20,11 @@ MAX_DEFERS_PER_RUN = 20
 MAX_DEFER_INPUT_BYTES = 4 * 1024 * 1024
 
 
-def defer_add(run: Run, op: Op) -> None:
-    """Keep the defer (insert-only: a re-report changes nothing)."""
+def defer_add(run: Run, op: Op) -> bool:
+    """Keep the defer (insert-only: a re-report changes nothing); whether it was new."""
     known = defers_of(run)
     if op.id in known or len(known) >= MAX_DEFERS_PER_RUN:
-        return  # past the cap there is no room even for a rejection (as in Inngest)
+        return False  # past the cap there is no room even for a rejection (as in Inngest)
     opts = op.opts
     slug, data, meta = opts.get("fn_slug"), opts.get("input", {}), opts.get("meta")
     size = len(json.dumps(data))
@@ -61,15 +61,18 @@ def defer_add(run: Run, op: Op) -> None:
         status=defer.status,
         **({"reason": reason} if reason else {}),
     )
+    return True
 
 
-def defer_abort(run: Run, op: Op) -> None:
+def defer_abort(run: Run, op: Op) -> bool:
+    """Abort a defer still due; whether one was."""
     target = defers_of(run).get(op.opts.get("target_hashed_id"))
     if target is None or target.status != DeferStatus.AFTER_RUN:
-        return
+        return False
     target.status, target.input, target.input_bytes = DeferStatus.ABORTED, {}, 0
     target.save(update_fields=["status", "input", "input_bytes"])
     history_append(run, HistoryKind.DEFER_ABORTED, step_id=target.hashed_id, step_name=target.name)
+    return True
 
 
 def defers_of(run: Run) -> dict[str, Defer]:

@@ -386,14 +386,22 @@ def _run_complete(run, job, op, fx):
     return Applied.PROGRESS
 
 
+# Lazy ops ride along with the op that moves the run; one that came alone and changed
+# something still calls the app back (Go's lazy-op fallback), a re-report does not.
+
+
 def _defer_add(run, job, op, fx):
-    defer_add(run, op)
-    return Applied.NOTHING  # lazy: it rides along with the op that moves the run
+    return Applied.PROGRESS if defer_add(run, op) else Applied.NOTHING
 
 
 def _defer_abort(run, job, op, fx):
-    defer_abort(run, op)
-    return Applied.NOTHING
+    return Applied.PROGRESS if defer_abort(run, op) else Applied.NOTHING
+
+
+def _discovery_request(run, job, op, fx):
+    """The SDK asks to be called again with no step targeted (its checkpointing ran out of
+    time): the discovery call that follows any progress."""
+    return Applied.PROGRESS
 
 
 def _unsupported(run, job, op, fx):
@@ -420,4 +428,5 @@ _HANDLERS = {
     "RunComplete": _run_complete,
     "DeferAdd": _defer_add,
     "DeferAbort": _defer_abort,
+    "DiscoveryRequest": _discovery_request,
 }

@@ -11,10 +11,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from controlplane.engine.ops import MAX_IDLE_CALLS
+from controlplane.events.models import Event
 from controlplane.keys.signatures import sign_response
 from controlplane.observability.models import SdkCall
 from controlplane.registry.services import app_register
-from controlplane.runs.models import HistoryKind, Run, RunStatus, StepKind, StepStatus
+from controlplane.runs.models import (
+    DEFER_SCHEDULE_EVENT,
+    HistoryKind,
+    Run,
+    RunStatus,
+    StepKind,
+    StepStatus,
+)
 from tests.engine.harness import SIGNING_KEY, use_signing_key
 from tests.engine.test_python_sdk import run_of, send
 from tests.registrations import function, python_body
@@ -38,6 +46,22 @@ def nothing_new(_body):
     return 206, [{"op": "None"}]
 
 
+def defer_alone(body):
+    """A lazy op with no host op beside it: stored, then listed in the next request."""
+    if body["defers"]:
+        return 200, {"defers": body["defers"]}
+    opts = {"fn_slug": "raw-later", "input": {"n": 1}}
+    return 206, [{"op": "DeferAdd", "id": "d1", "name": "later", "opts": opts}]
+
+
+def discovery_then_done(body):
+    """TS's DiscoveryRequest: call me again, no step targeted."""
+    if body["ctx"]["stack"]["current"] == 0 and not _App.asked_again:
+        _App.asked_again = True
+        return 206, [{"op": "DiscoveryRequest", "id": "discovery-request-1"}]
+    return 200, "asked again"
+
+
 def fails_once(body):
     return (500, {"name": "Error", "message": "boom"}) if body["ctx"]["attempt"] == 0 else (200, 1)
 
@@ -46,6 +70,7 @@ class _App(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     answer = staticmethod(unknown_op)
     calls: list  # (headers, body) of each call
+    asked_again = False
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -160,3 +185,22 @@ def test_a_retried_call_keeps_its_job_id_and_gets_a_new_request_id(world, raw_ap
     assert retry_body["ctx"]["request_id"] == retry["X-Request-Id"]
     assert (first_body["ctx"]["attempt"], retry_body["ctx"]["attempt"]) == (0, 1)
     assert first["X-Run-ID"] == str(run.public_id) and first["X-Inngest-Step-Id"] == "step"
+
+
+def test_a_lazy_op_alone_is_stored_and_the_app_called_back(world, raw_app):
+    calls = raw_app(defer_alone)
+    run = run_for_event(world)
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == {"defers": {"d1": {"abortable": True}}}
+    assert len(calls) == 2
+    defer = run.defers.get()
+    assert (defer.status, defer.function_slug, defer.input) == ("scheduled", "raw-later", {"n": 1})
+    assert Event.objects.filter(external_id=defer.event_id, name=DEFER_SCHEDULE_EVENT).exists()
+
+
+def test_a_discovery_request_calls_the_app_again(world, raw_app):
+    _App.asked_again = False
+    calls = raw_app(discovery_then_done)
+    run = run_for_event(world)
+    assert run.status == RunStatus.COMPLETED and run.output == "asked again", run.error
+    assert len(calls) == 2 and not run.steps.exists()
