@@ -31,11 +31,12 @@ def react(events: list[Event], *, fx: Effects) -> list[Run]:
 # Which triggers and open waits name these events, in one plain query: most events (every
 # run's inngest/function.finished, to begin with) have neither, and the ORM reads below, with
 # their joins, cost far more CPU than finding that out. Triggers are looked up by every pattern
-# the names match (wildcards included); waits, as in Inngest, by the exact name only.
+# the names match (wildcards included); waits, as in Inngest, by the exact name only. Each half
+# states its partial index's condition: SQLite uses a partial index only when the query does.
 _CANDIDATES_SQL = (
     "SELECT 'trigger', id FROM {trigger} WHERE environment_id IN ({envs}) AND event_name IN "
-    "({patterns}) UNION ALL SELECT 'wait', id FROM {wait} WHERE environment_id IN ({envs}) AND "
-    "event_name IN ({names}) AND resolved_at IS NULL"
+    "({patterns}) AND NOT (event_name = '') UNION ALL SELECT 'wait', id FROM {wait} WHERE "
+    "environment_id IN ({envs}) AND event_name IN ({names}) AND resolved_at IS NULL"
 )
 
 

@@ -67,8 +67,8 @@ def event_triggers_for(*, environment: Environment, event_name: str) -> list[Fun
     """Triggers that an event of this name may start runs for (expressions still to check):
     those naming it exactly and the wildcards it matches.
 
-    Uses the (environment, event_name) index; only active functions (not removed, not paused,
-    app not archived) qualify.
+    Uses the (environment, event_name) index (its condition repeated for SQLite, which needs
+    it stated); only active functions (not removed, not paused, app not archived) qualify.
     """
     return list(
         FunctionTrigger.objects.filter(
@@ -77,7 +77,9 @@ def event_triggers_for(*, environment: Environment, event_name: str) -> list[Fun
             function__removed_at__isnull=True,
             function__paused_at__isnull=True,
             function__app__archived_at__isnull=True,
-        ).select_related("function__app")
+        )
+        .exclude(event_name="")
+        .select_related("function__app")
     )
 
 
