@@ -4,6 +4,8 @@ runs events start, and how the dashboard shows them."""
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from controlplane.engine.settle import events_accept
 from controlplane.registry.selectors import event_triggers_for
@@ -122,6 +124,18 @@ def test_a_batch_of_events_matches_each_by_its_own_name(world, fns):
         for a in accepted
     ]
     assert runs == [{"app-all", "app-both"}, set(), {"app-all", "app-both", "app-users"}]
+
+
+def test_matching_searches_the_trigger_index_rather_than_scanning_triggers(world, fns):
+    with CaptureQueriesContext(connection) as queries:
+        started(world, "wild/user.created")
+    [lookup] = [q["sql"] for q in queries if q["sql"].startswith("SELECT 'trigger'")]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: a scan is cheaper
+        cursor.execute(f"EXPLAIN {'QUERY PLAN ' if connection.vendor == 'sqlite' else ''}{lookup}")
+        plan = str(cursor.fetchall())
+    assert "trigger_env_event" in plan, plan
 
 
 def test_wildcards_of_another_environment_do_not_match(world, fns):
