@@ -28,6 +28,7 @@ def test_an_event_name_expands_to_itself_and_a_wildcard_per_delimiter():
     assert trigger_patterns("api/v1/users") == ["api/v1/users", "api/*", "api/v1/*"]
     assert trigger_patterns("user.updated") == ["user.updated", "user.*"]
     assert trigger_patterns("simple") == ["simple"]
+    assert trigger_patterns("app/*") == ["app/*"]
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,13 @@ WILDCARD_ENDINGS = ("/*", ".*")
 
 
 def trigger_patterns(event_name: str) -> list[str]:
-    """The trigger event names that match an event of this name.
+    """The trigger event names that match an event of this name, once each (an event named
+    "app/*" is its own wildcard).
 
     "app/user.created" -> ["app/user.created", "app/*", "app/user.*"].
     """
     prefixes = [event_name[: i + 1] for i, char in enumerate(event_name) if char in DELIMITERS]
-    return [event_name, *(f"{prefix}*" for prefix in prefixes)]
+    return list(dict.fromkeys([event_name, *(f"{prefix}*" for prefix in prefixes)]))
 
 
 def wildcard_prefix(pattern: str) -> str:
