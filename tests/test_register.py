@@ -214,6 +214,11 @@ INVALID = [
     ),
     ({"triggers": [{"event": ""}]}, "trigger 1 has an empty event name"),
     (
+        {"triggers": [{"event": "test/hello"}, {"event": "app/*/created"}]},
+        "Function py-hello: trigger 2 event 'app/*/created' is not a valid wildcard",
+    ),
+    ({"triggers": [{"event": "app*"}]}, "trigger 1 event 'app*' is not a valid wildcard"),
+    (
         {"cancel": [{"event": "test/cancel", "if": "event.data.a == "}]},
         "Function py-hello: cancel 1 if 'event.data.a == ' is not a valid expression",
     ),

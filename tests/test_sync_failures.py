@@ -109,6 +109,8 @@ def test_a_cloud_app_cannot_sync_into_the_dev_mode_environment(synced, world):
         ("python", "bad-cel", "Function py-cloud-flow: trigger 1 expression 'event.data.ok =='"),
         ("ts", "bad-cron", "Function ts-cloud-nightly: trigger 1 cron '61 3 * * *'"),
         ("ts", "bad-cel", "Function ts-cloud-flow: trigger 1 expression 'event.data.ok =='"),
+        ("python", "bad-wildcard", "Function py-cloud-hello: trigger 1 event 'test/*/hello'"),
+        ("ts", "bad-wildcard", "Function ts-cloud-hello: trigger 1 event 'test/*/hello'"),
     ],
 )
 def test_an_invalid_config_names_the_function_and_field(apps, synced, world, sdk, variant, message):

@@ -13,6 +13,7 @@ from controlplane.events.models import Event
 from controlplane.expressions import matches
 from controlplane.flow.admission import admit
 from controlplane.registry.models import FunctionTrigger
+from controlplane.registry.wildcards import trigger_patterns
 from controlplane.runs.models import HistoryKind, Run, StepStatus, Wait, WaitKind
 
 
@@ -29,26 +30,30 @@ def react(events: list[Event], *, fx: Effects) -> list[Run]:
 
 # Which triggers and open waits name these events, in one plain query: most events (every
 # run's inngest/function.finished, to begin with) have neither, and the ORM reads below, with
-# their joins, cost far more CPU than finding that out.
+# their joins, cost far more CPU than finding that out. Triggers are looked up by every pattern
+# the names match (wildcards included); waits, as in Inngest, by the exact name only. Each half
+# states its partial index's condition: SQLite uses a partial index only when the query does.
 _CANDIDATES_SQL = (
     "SELECT 'trigger', id FROM {trigger} WHERE environment_id IN ({envs}) AND event_name IN "
-    "({names}) UNION ALL SELECT 'wait', id FROM {wait} WHERE environment_id IN ({envs}) AND "
-    "event_name IN ({names}) AND resolved_at IS NULL"
+    "({patterns}) AND NOT (event_name = '') UNION ALL SELECT 'wait', id FROM {wait} WHERE "
+    "environment_id IN ({envs}) AND event_name IN ({names}) AND resolved_at IS NULL"
 )
 
 
 def _candidates(events: list[Event]) -> tuple[list[int], list[int]]:
     envs = sorted({e.environment_id for e in events})
     names = sorted({e.name for e in events})
+    patterns = sorted({pattern for name in names for pattern in trigger_patterns(name)})
     sql = _CANDIDATES_SQL.format(
         trigger=FunctionTrigger._meta.db_table,
         wait=Wait._meta.db_table,
         envs=", ".join(["%s"] * len(envs)),
+        patterns=", ".join(["%s"] * len(patterns)),
         names=", ".join(["%s"] * len(names)),
     )
     ids = {"trigger": [], "wait": []}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*envs, *names, *envs, *names])
+        cursor.execute(sql, [*envs, *patterns, *envs, *names])
         for kind, pk in cursor.fetchall():
             ids[kind].append(pk)
     return ids["trigger"], ids["wait"]
@@ -65,7 +70,9 @@ def _trigger(events: list[Event], trigger_ids: list[int], *, fx: Effects) -> lis
         by_key[(trigger.environment_id, trigger.event_name)].append(trigger)
     started = []
     for event in events:
-        started += _runs_for_event(event, by_key[(event.environment_id, event.name)], fx=fx)
+        patterns = trigger_patterns(event.name)
+        matching = [t for p in patterns for t in by_key[(event.environment_id, p)]]
+        started += _runs_for_event(event, sorted(matching, key=lambda t: t.pk), fx=fx)
     return started
 
 

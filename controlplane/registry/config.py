@@ -3,7 +3,8 @@
 Both SDKs' spellings are accepted (`appName`/`appname`/`app_id`, `deployType`/`deploy_type`);
 `deployId` is stripped from every URL (the TS SDK leaks it); empty arrays and nulls count as
 absent; `concurrency` is always a list of objects. Every expression is parsed as CEL and every
-cron checked, so a registration either comes out whole or names each function and field at fault.
+cron and wildcard checked, so a registration either comes out whole or names each function and
+field at fault.
 """
 
 import re
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from controlplane import expressions
 from controlplane.registry import cron
 from controlplane.registry.models import MAX_RETRIES
+from controlplane.registry.wildcards import trigger_pattern_errors
 
 # The variables each kind of expression may use (Inngest's names).
 EVENT_ONLY = {"event"}
@@ -181,10 +183,11 @@ def _trigger_errors(trigger) -> list[str]:
     if trigger.get("event") == "":
         return ["has an empty event name"]
     if isinstance(trigger.get("event"), str) and "cron" not in trigger:
+        errors = trigger_pattern_errors(trigger["event"])
         expression = trigger.get("expression")
         if expression is None:
-            return []
-        return _expression_errors("expression", expression, EVENT_ONLY)
+            return errors
+        return [*errors, *_expression_errors("expression", expression, EVENT_ONLY)]
     if isinstance(trigger.get("cron"), str) and "event" not in trigger:
         try:
             cron.cron_parse(trigger["cron"])

@@ -129,7 +129,9 @@ class Function(models.Model):
 
 class FunctionTrigger(models.Model):
     """A trigger of a live function: event triggers are indexed for matching incoming events by
-    name; cron triggers own the celery-beat row that fires them."""
+    name (a wildcard such as "app/*" is stored as declared and found through the patterns an
+    event name expands to: registry/wildcards.py); cron triggers own the celery-beat row that
+    fires them."""
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="function_triggers"

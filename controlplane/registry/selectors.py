@@ -3,6 +3,7 @@
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from controlplane.registry.models import App, AppSync, Function, FunctionTrigger
+from controlplane.registry.wildcards import trigger_patterns
 from controlplane.tenancy.models import Environment
 
 
@@ -63,19 +64,22 @@ def function_by_slug(*, environment: Environment, slug: str) -> Function | None:
 
 
 def event_triggers_for(*, environment: Environment, event_name: str) -> list[FunctionTrigger]:
-    """Triggers that an event of this name may start runs for (expressions still to check).
+    """Triggers that an event of this name may start runs for (expressions still to check):
+    those naming it exactly and the wildcards it matches.
 
-    Uses the (environment, event_name) index; only active functions (not removed, not paused,
-    app not archived) qualify.
+    Uses the (environment, event_name) index (its condition repeated for SQLite, which needs
+    it stated); only active functions (not removed, not paused, app not archived) qualify.
     """
     return list(
         FunctionTrigger.objects.filter(
             environment=environment,
-            event_name=event_name,
+            event_name__in=trigger_patterns(event_name),
             function__removed_at__isnull=True,
             function__paused_at__isnull=True,
             function__app__archived_at__isnull=True,
-        ).select_related("function__app")
+        )
+        .exclude(event_name="")
+        .select_related("function__app")
     )
 
 

@@ -1,8 +1,10 @@
-"""Filters for showing what apps declared: SDK labels, JSON values, triggers."""
+"""Filters for showing what apps declared: SDK labels, JSON values, triggers, wildcards."""
 
 import json
 
 from django import template
+
+from controlplane.registry import wildcards
 
 register = template.Library()
 
@@ -33,3 +35,6 @@ def trigger_label(trigger) -> str:
         if trigger.expression
         else trigger.event_name
     )
+
+
+register.filter("wildcard_prefix", wildcards.wildcard_prefix)

@@ -3,10 +3,13 @@ POST /v1/runs/{id}/replay."""
 
 import pytest
 
+from controlplane.engine.settle import events_accept
 from controlplane.engine.steps import step_memoize, step_pending
 from controlplane.ids import new_ulid
+from controlplane.registry.services import app_register
 from controlplane.runs.history import history_append
 from controlplane.runs.models import HistoryKind, Run, RunStatus, StepKind, StepStatus
+from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +22,22 @@ def test_it_gets_a_run_and_the_runs_of_its_event(api, world, keys, run_a):
     assert run["function_id"] == "app-f" and run["event_id"] == run_a.event.public_id
     runs = api.get(f"/v1/events/{run_a.event.public_id}/runs", keys["read"]).json()
     assert [r["run_id"] for r in runs["data"]] == [run_a.public_id]
+
+
+def test_the_runs_of_an_event_include_those_a_wildcard_trigger_started(api, world, keys):
+    wild = function("app", "wild", triggers=[{"event": "test/*"}])
+    app_register(
+        environment=world.prod_a,
+        payload=python_body("app", [function("app", "f"), wild]),
+        kind="out_of_band",
+    )
+    [accepted] = events_accept(
+        environment=world.prod_a, payloads=[{"name": "test/f"}], source="api"
+    )
+    runs = api.get(f"/v1/events/{accepted.event.public_id}/runs", keys["read"]).json()["data"]
+    assert sorted(r["function_id"] for r in runs) == ["app-f", "app-wild"]
+    [other] = events_accept(environment=world.prod_a, payloads=[{"name": "tests/f"}], source="api")
+    assert api.get(f"/v1/events/{other.event.public_id}/runs", keys["read"]).json()["data"] == []
 
 
 def test_it_lists_steps_in_order_with_attempts_outputs_and_errors(api, world, keys, run_a):

@@ -245,6 +245,16 @@ def test_large_state_goes_through_use_api(env, settings):
     assert run.output == 300_000
 
 
+def test_a_wildcard_trigger_runs_for_the_events_under_its_prefix_only(env):
+    others = [send(env, "other/x"), send(env, "wildx/y")]
+    for name in ("wild/anything", "wild/a/b.c"):
+        run = run_of(send(env, name), slug=f"{APP}-wild")
+        assert run.status == RunStatus.COMPLETED, run.error
+        assert run.output == name
+    assert not Run.objects.filter(events__in=others).exists()
+    assert Run.objects.filter(function__slug=f"{APP}-wild").count() == 2
+
+
 def test_rest_api_reads_and_cancels_runs_with_the_signing_key(env, live_server_url, world):
     event = send(env, "engine/cancellable", {"id": "rest"})
     run = wait_for_run(lambda: Run.objects.filter(events=event).first(), status=RunStatus.SLEEPING)

@@ -138,3 +138,13 @@ def test_large_state_goes_through_use_api(env):
     run = run_of(send(env, "ts/big", {"size": 300_000}))
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.output == 300_000
+
+
+def test_a_wildcard_trigger_runs_for_the_events_under_its_prefix_only(env):
+    others = [send(env, "other/x"), send(env, "wildx/y")]
+    for name in ("wild/anything", "wild/a/b.c"):
+        run = run_of(send(env, name), slug=f"{APP}-wild")
+        assert run.status == RunStatus.COMPLETED, run.error
+        assert run.output == name
+    assert not Run.objects.filter(events__in=others).exists()
+    assert Run.objects.filter(function__slug=f"{APP}-wild").count() == 2

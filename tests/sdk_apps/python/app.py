@@ -3,8 +3,8 @@
 Configured like any user's app, through the SDK's own environment variables
 (INNGEST_DEV, INNGEST_SIGNING_KEY, INNGEST_SIGNING_KEY_FALLBACK, INNGEST_BASE_URL,
 INNGEST_EVENT_KEY), plus APP_ID, PORT and APP_VARIANT (which set of functions to serve:
-"1"; "2" after a code change; "bad-cron" and "bad-cel" declare an invalid cron / CEL
-expression).
+"1"; "2" after a code change; "bad-cron", "bad-cel" and "bad-wildcard" declare an invalid
+cron / CEL expression / wildcard event).
 """
 
 import os
@@ -18,7 +18,11 @@ VARIANT = os.environ.get("APP_VARIANT", "1")
 
 
 @client.create_function(
-    fn_id="hello", name="Hello", trigger=inngest.TriggerEvent(event="test/hello")
+    fn_id="hello",
+    name="Hello",
+    trigger=inngest.TriggerEvent(
+        event="test/*/hello" if VARIANT == "bad-wildcard" else "test/hello"
+    ),
 )
 def hello(ctx: inngest.Context) -> dict:
     greeting = ctx.step.run("greet", lambda: f"hello {ctx.event.data.get('name', 'world')}")

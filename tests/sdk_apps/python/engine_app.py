@@ -176,6 +176,11 @@ def slow_one_at_a_time(ctx: inngest.ContextSync) -> str:
     return held_step(ctx, "slow-one")
 
 
+@fn("wild", "wild/*")
+def wild(ctx: inngest.ContextSync) -> str:
+    return ctx.step.run("name", lambda: ctx.event.name)
+
+
 @client.create_function(fn_id="minutely", trigger=inngest.TriggerCron(cron="* * * * *"))
 def minutely(ctx: inngest.ContextSync) -> dict:
     return {"cron": ctx.event.data["cron"]}
@@ -204,6 +209,7 @@ inngest.flask.serve(
         big,
         slow,
         slow_one_at_a_time,
+        wild,
         minutely,
     ],
 )

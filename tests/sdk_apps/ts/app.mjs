@@ -3,7 +3,8 @@
 // Configured like any user's app, through the SDK's own environment variables (INNGEST_DEV,
 // INNGEST_SIGNING_KEY, INNGEST_SIGNING_KEY_FALLBACK, INNGEST_BASE_URL, INNGEST_EVENT_KEY,
 // INNGEST_ALLOW_IN_BAND_SYNC), plus APP_ID, PORT and APP_VARIANT (which functions to serve:
-// "1"; "2" after a code change; "bad-cron" and "bad-cel" declare an invalid cron / expression).
+// "1"; "2" after a code change; "bad-cron", "bad-cel" and "bad-wildcard" declare an invalid
+// cron / expression / wildcard event).
 import http from "node:http";
 
 import { Inngest } from "inngest";
@@ -13,7 +14,11 @@ const inngest = new Inngest({ id: process.env.APP_ID || "ts-app" });
 const variant = process.env.APP_VARIANT || "1";
 
 const hello = inngest.createFunction(
-  { id: "hello", name: "Hello", triggers: [{ event: "test/hello" }] },
+  {
+    id: "hello",
+    name: "Hello",
+    triggers: [{ event: variant === "bad-wildcard" ? "test/*/hello" : "test/hello" }],
+  },
   async ({ event, step }) => {
     const greeting = await step.run("greet", () => `hello ${event.data?.name ?? "world"}`);
     return { greeting };

@@ -136,8 +136,12 @@ const big = fn("big", "ts/big", async ({ event, step }) => {
   return await step.run("measure", () => blob.length);
 });
 
+const wild = fn("wild", "wild/*", async ({ event, step }) => {
+  return await step.run("name", () => event.name);
+});
+
 const functions = [chain, nap, approval, child, parent, fanout, flaky, hopeless, sender];
-functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big);
+functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big, wild);
 const handler = serve({ client: inngest, functions });
 http
   .createServer((req, res) => {
