@@ -156,6 +156,10 @@ _SCHEMAS = {
             "user": _ANY_OBJECT,
             "ts": {"type": "integer", "description": "Milliseconds since the epoch."},
             "v": {"type": ["string", "null"]},
+            "meta": {
+                "type": "object",
+                "description": "The sender's `meta`, e.g. `sessions`; `{}` when none.",
+            },
             "received_at": _TIME,
             "source": {"enum": ["api", "dashboard", "internal"]},
         }

@@ -8,6 +8,8 @@ import json
 import re
 import time
 
+from controlplane.events.meta import meta_resolve
+
 MAX_EVENT_BYTES = 512 * 1024
 MAX_EVENTS_PER_REQUEST = 5_000
 MAX_NAME_LENGTH = 256  # Event.name
@@ -77,7 +79,8 @@ def parse_events(body: bytes) -> list:
 
 
 def normalize_events(raw: list, *, now_ms: int) -> list[dict]:
-    """Each raw event checked and filled in: name, data, id, ts, user, v (and nothing else)."""
+    """Each raw event checked and filled in: name, data, id, ts, user, v, meta (and nothing
+    else)."""
     return [_normalize(item, index, now_ms) for index, item in enumerate(raw)]
 
 
@@ -122,9 +125,17 @@ def _normalize(item, index: int, now_ms: int) -> dict:
         "ts": ts or now_ms,
         "user": _optional(item, "user", dict, {}, index, "a JSON object"),
         "v": version,
+        "meta": _meta(item, index),
     }
     _check_storable(event, index)
     return event
+
+
+def _meta(item: dict, index: int) -> dict:
+    try:
+        return meta_resolve(_optional(item, "meta", dict, {}, index, "a JSON object"))
+    except ValueError as exc:
+        raise EventRejected(f"`meta`: {exc}", index=index) from None
 
 
 def ensure_storable(payload: dict) -> None:

@@ -16,6 +16,7 @@ from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import HistoryKind, Run, RunStatus, Step
 from tests.engine.conftest import ENGINE_ENV
 from tests.engine.harness import (
+    EVENT_KEY,
     SIGNING_KEY,
     CeleryWorker,
     celery_broker_url,
@@ -98,6 +99,17 @@ def test_a_chain_of_steps_runs_to_completion(env):
     )
     assert kinds.count(HistoryKind.STEP_COMPLETED) == 3
     assert run.sdk_version == 2 and run.function_version == run.function.version
+
+
+def test_an_event_with_meta_runs_on_the_python_sdk(env, live_server_url):
+    """The SDK (0.5.19) neither sends nor reads `meta`; its strict request model must still
+    accept the events that carry it."""
+    meta = {"sessions": {"conversation": "c-1"}}
+    url = f"{live_server_url}/e/{EVENT_KEY}"
+    sent = httpx.post(url, json=[{"name": "engine/chain", "data": {"n": 1}, "meta": meta}])
+    run = run_of(env.events.get(public_id=sent.json()["ids"][0]))
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.event.meta == meta and run.output["sum"] == 2 + 4
 
 
 def test_repeated_step_ids_get_the_sdks_indexed_hashes(env):

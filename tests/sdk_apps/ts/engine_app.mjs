@@ -136,8 +136,32 @@ const big = fn("big", "ts/big", async ({ event, step }) => {
   return await step.run("measure", () => blob.length);
 });
 
+// Event meta: what a run sees, and what the SDK stamps on the events a run sends or invokes with.
+const metaEcho = fn("meta-echo", "ts/meta-echo", async ({ event, sessions }) => ({
+  meta: event.meta ?? null,
+  sessions: sessions ?? null,
+}));
+
+const metaSender = fn("meta-sender", "ts/meta-sender", async ({ step }) => {
+  return await step.sendEvent("send", { name: "ts/meta-echo", data: {} });
+});
+
+const metaParent = fn("meta-parent", "ts/meta-parent", async ({ step }) => {
+  return await step.invoke("call", { function: metaEcho, data: {} });
+});
+
+const metaDoomed = fn(
+  "meta-doomed",
+  "ts/meta-doomed",
+  async () => {
+    throw new NonRetriableError("doomed");
+  },
+  { onFailure: async ({ event }) => ({ meta: event.meta ?? null }) },
+);
+
 const functions = [chain, nap, approval, child, parent, fanout, flaky, hopeless, sender];
 functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big);
+functions.push(metaEcho, metaSender, metaParent, metaDoomed);
 const handler = serve({ client: inngest, functions });
 http
   .createServer((req, res) => {
