@@ -255,10 +255,19 @@ def test_it_refuses_too_many_or_too_large_events_with_413(client, secret):
     many = [{"name": "app/x"}] * 5_001
     assert_refused(send(client, secret, many), 413, "at most 5000 events")
     big = [GOOD, {"name": "app/x", "data": {"blob": "x" * (512 * 1024)}}]
-    assert_refused(send(client, secret, big), 413, "index 1", "512 KiB")
+    assert_refused(send(client, secret, big), 413, "index 1", "at most 524288")
     big_meta = [{"name": "app/x", "meta": {"trace": "x" * (512 * 1024)}}]
     assert_refused(send(client, secret, big_meta), 413, "index 0")
     assert send(client, secret, [{"name": "app/x"}] * 5_000)[0] == 200
+
+
+def test_the_per_event_cap_is_a_setting_the_refusal_quotes(client, secret, settings):
+    event = {"name": "app/x", "data": {"blob": "x" * 4000}}
+    settings.EVENT_API_MAX_EVENT_BYTES = 2048
+    assert_refused(send(client, secret, event), 413, "at most 2048 (EVENT_API_MAX_EVENT_BYTES)")
+    settings.EVENT_API_MAX_EVENT_BYTES = 2 * 1024 * 1024
+    mebibyte = {"name": "app/x", "data": {"blob": "x" * (1024 * 1024)}}
+    assert send(client, secret, mebibyte)[0] == 200
 
 
 # --- Idempotency ------------------------------------------------------------------------------

@@ -1,16 +1,18 @@
 """What senders may post as events: the Event API and the dashboard's test-event form.
 
 Pure functions: bytes in, normalized payloads out, or an EventRejected that says what is wrong
-and, for one event, at which index of the request. Limits follow Inngest's (PROTOCOL.md 5).
+and, for one event, at which index of the request. Limits follow Inngest's (PROTOCOL.md 5); the
+size of one event is a setting, EVENT_API_MAX_EVENT_BYTES.
 """
 
 import json
 import re
 import time
 
+from django.conf import settings
+
 from controlplane.events.meta import meta_resolve
 
-MAX_EVENT_BYTES = 512 * 1024
 MAX_EVENTS_PER_REQUEST = 5_000
 MAX_NAME_LENGTH = 256  # Event.name
 MAX_ID_LENGTH = 255  # Event.external_id
@@ -152,9 +154,10 @@ def _check_storable(event: dict, index: int | None) -> None:
         raise EventRejected("it contains an unpaired UTF-16 surrogate.", index=index) from None
     except ValueError:  # 1e400 parses as infinity, which JSON cannot carry back out
         raise EventRejected("it contains a number out of range.", index=index) from None
-    if size > MAX_EVENT_BYTES:
+    limit = settings.EVENT_API_MAX_EVENT_BYTES
+    if size > limit:
         raise EventRejected(
-            f"the event is {size} bytes; at most {MAX_EVENT_BYTES} (512 KiB) are accepted.",
+            f"the event is {size} bytes; at most {limit} (EVENT_API_MAX_EVENT_BYTES) are accepted.",
             status=413,
             index=index,
         )

@@ -20,6 +20,7 @@ from tests.engine.harness import (
     SIGNING_KEY,
     CeleryWorker,
     celery_broker_url,
+    paths_served,
     use_event_key,
     use_signing_key,
     wait_for_run,
@@ -28,6 +29,7 @@ from tests.sdk_apps.processes import python_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 APP = "py-engine"
+MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,20 @@ def run_of(event: Event, slug: str = "") -> Run:
         return runs.filter(function__slug=slug).first() if slug else runs.first()
 
     return wait_for_run(find)
+
+
+def run_of_a_mebibyte_batch(settings, live_server_url, env, name: str) -> tuple[Run, list[int]]:
+    """Eight events of about 1 MiB each, posted in one request with the caps raised, and the
+    run of the batch they fill; the sizes of their blobs. The run's calls are far over
+    MAX_REQUEST_BYTES, so each says `use_api` and carries none of the events: the test's
+    assertions say whether the SDK fetched them, and from where."""
+    settings.EVENT_API_MAX_EVENT_BYTES = 2 * MIB
+    settings.EVENT_API_MAX_BODY_BYTES = 16 * MIB
+    sizes = [MIB - 100 * n for n in range(8)]
+    batch = [{"name": name, "data": {"blob": "x" * size}} for size in sizes]
+    sent = httpx.post(f"{live_server_url}/e/{EVENT_KEY}", json=batch, timeout=60)
+    assert sent.status_code == 200, sent.text
+    return run_of(env.events.get(public_id=sent.json()["ids"][0])), sizes
 
 
 def history(run: Run) -> list[str]:
@@ -255,6 +271,16 @@ def test_large_state_goes_through_use_api(env, settings):
     run = run_of(send(env, "engine/big", {"size": 300_000}))
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.output == 300_000
+
+
+def test_a_batch_of_eight_mebibyte_events_is_fetched_through_use_api(
+    env, settings, live_server_url
+):
+    with paths_served() as paths:
+        run, sizes = run_of_a_mebibyte_batch(settings, live_server_url, env, "engine/big-batch")
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == sizes
+    assert f"/v0/runs/{run.public_id}/batch" in paths
 
 
 def test_rest_api_reads_and_cancels_runs_with_the_signing_key(env, live_server_url, world):

@@ -9,8 +9,8 @@ import pytest
 from controlplane.events.models import Event
 from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import Run, RunStatus, Step
-from tests.engine.harness import use_event_key, use_signing_key, wait_for_run
-from tests.engine.test_python_sdk import run_of, send, sha1
+from tests.engine.harness import paths_served, use_event_key, use_signing_key, wait_for_run
+from tests.engine.test_python_sdk import run_of, run_of_a_mebibyte_batch, send, sha1
 from tests.sdk_apps.processes import run_ts_script, ts_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -140,6 +140,16 @@ def test_large_state_goes_through_use_api(env):
     run = run_of(send(env, "ts/big", {"size": 300_000}))
     assert run.status == RunStatus.COMPLETED, run.error
     assert run.output == 300_000
+
+
+def test_a_batch_of_eight_mebibyte_events_is_fetched_through_use_api(
+    env, settings, live_server_url
+):
+    with paths_served() as paths:
+        run, sizes = run_of_a_mebibyte_batch(settings, live_server_url, env, "ts/big-batch")
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == sizes
+    assert f"/v0/runs/{run.public_id}/batch" in paths
 
 
 def send_with_meta(app_env, name: str, meta: dict) -> Event:

@@ -136,6 +136,14 @@ const big = fn("big", "ts/big", async ({ event, step }) => {
   return await step.run("measure", () => blob.length);
 });
 
+// A batch too large to send in the request: the SDK fetches it from /v0/runs/{id}/batch.
+const bigBatch = fn(
+  "big-batch",
+  "ts/big-batch",
+  async ({ events }) => events.map((e) => e.data.blob.length),
+  { batchEvents: { maxSize: 8, timeout: "30s" } },
+);
+
 // Event meta: what a run sees, and what the SDK stamps on the events a run sends or invokes with.
 const metaEcho = fn("meta-echo", "ts/meta-echo", async ({ event, sessions }) => ({
   meta: event.meta ?? null,
@@ -161,7 +169,7 @@ const metaDoomed = fn(
 
 const functions = [chain, nap, approval, child, parent, fanout, flaky, hopeless, sender];
 functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big);
-functions.push(metaEcho, metaSender, metaParent, metaDoomed);
+functions.push(bigBatch, metaEcho, metaSender, metaParent, metaDoomed);
 const handler = serve({ client: inngest, functions });
 http
   .createServer((req, res) => {
