@@ -18,6 +18,8 @@ import json
 
 from django.conf import settings
 
+# How much more of a refused body is read before hanging up: ten times the default cap, and
+# the time a slow client gets to send it (nginx lingers up to 30 s).
 DRAIN_MAX_BYTES = 32 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
@@ -41,9 +43,8 @@ class EventBodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                if message.get("more_body", False):
-                    return await _too_large(scope, receive, send, limit)
-                return await _too_large(scope, None, send, limit)  # all of it is read already
+                rest = receive if message.get("more_body", False) else None  # None: all read
+                return await _too_large(scope, rest, send, limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
