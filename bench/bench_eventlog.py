@@ -47,9 +47,9 @@ def _fill_events(database: str, environment_id: int) -> None:
         conn.execute(
             """
             INSERT INTO events_event (public_id, environment_id, name, data, external_id, ts,
-                "user", version, received_at, source)
+                "user", version, meta, received_at, source)
             SELECT 'E' || lpad(i::text, 25, '0'), %(env)s, 'bench/e' || (i %% %(names)s),
-                jsonb_build_object('n', i), '', 0, '{}', '', now() - make_interval(secs => i),
+                jsonb_build_object('n', i), '', 0, '{}', '', '{}', now() - make_interval(secs => i),
                 'api'
             FROM generate_series(1, %(rows)s) AS i
             """,

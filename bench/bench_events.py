@@ -43,8 +43,8 @@ DATA = {
 }
 INSERT = (
     "INSERT INTO events_event (public_id, environment_id, name, data, external_id, ts, "
-    '"user", version, received_at, source, event_key_id) '
-    "VALUES (%s, %s, %s, %s, '', %s, '{}', '', %s, 'api', %s)"
+    '"user", version, meta, received_at, source, event_key_id) '
+    "VALUES (%s, %s, %s, %s, '', %s, '{}', '', '{}', %s, 'api', %s)"
 )
 
 

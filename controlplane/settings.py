@@ -192,6 +192,9 @@ DEV_MODE_ENVIRONMENT = env_choice("DEV_MODE_ENVIRONMENT", ("", "first"), "")
 # The largest `POST /e/{key}` body accepted (all events of one request); refused with 413 while
 # it streams in (controlplane/api/body_limit.py). Inngest's default is 3 MiB.
 EVENT_API_MAX_BODY_BYTES = env_int("EVENT_API_MAX_BODY_BYTES", 3 * 1024 * 1024, minimum=1024)
+# The largest single event (as stored: name, data, user, meta...), from the Event API, the
+# dashboard or a REST body; larger ones are 413. Inngest's default is 512 KiB.
+EVENT_API_MAX_EVENT_BYTES = env_int("EVENT_API_MAX_EVENT_BYTES", 512 * 1024, minimum=1024)
 
 # --- Authentication -----------------------------------------------------------------------
 

@@ -84,15 +84,13 @@ def test_a_connection_pool_needs_postgresql_and_excludes_persistent_connections(
     assert "not both" in both.stderr
 
 
-def test_the_event_api_body_cap_is_configurable(tmp_path):
+@pytest.mark.parametrize("name", ["EVENT_API_MAX_BODY_BYTES", "EVENT_API_MAX_EVENT_BYTES"])
+def test_the_event_api_caps_are_configurable(tmp_path, name):
     env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "SECRET_KEY": "x"}
-    code = "import controlplane.settings as s; print(s.EVENT_API_MAX_BODY_BYTES)"
+    code = f"import controlplane.settings as s; print(s.{name})"
     run = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**env, "EVENT_API_MAX_BODY_BYTES": "65536"},
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", code], env={**env, name: "65536"}, capture_output=True, text=True
     )
     assert run.stdout.strip() == "65536"
-    bad = _import_settings({**env, "EVENT_API_MAX_BODY_BYTES": "3MB"})
-    assert "EVENT_API_MAX_BODY_BYTES must be an integer" in bad.stderr
+    bad = _import_settings({**env, name: "3MB"})
+    assert f"{name} must be an integer" in bad.stderr

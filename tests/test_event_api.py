@@ -93,6 +93,27 @@ def test_it_drops_sender_supplied_internal_metadata(client, secret):
     assert Event.objects.get().data == {"a": 1}
 
 
+def test_it_keeps_meta_with_the_sessions_a_run_propagated_folded_in(client, secret):
+    meta = {
+        "sessions": {"conversation": "c-1", "user": 7, "tenant": None},
+        "propagated_sessions": {"conversation": "parent", "tenant": "t-1", "trace": "r-9"},
+        "source": {"sdk": "js"},
+    }
+    send(client, secret, {"name": "app/x", "meta": meta})
+    event = Event.objects.get()
+    assert event.meta == {
+        "sessions": {"conversation": "c-1", "user": "7", "trace": "r-9"},
+        "source": {"sdk": "js"},
+    }
+    assert event.as_sdk_payload()["meta"] == event.meta
+
+
+def test_an_event_without_meta_is_handed_on_without_it(client, secret):
+    send(client, secret, {"name": "app/x", "meta": {"sessions": {}}})
+    event = Event.objects.get()
+    assert event.meta == {} and "meta" not in event.as_sdk_payload()
+
+
 # --- Keys and environments ------------------------------------------------------------------
 
 
@@ -210,6 +231,11 @@ def test_an_ip_allowlist_refuses_other_addresses(client, world, secret):
         ([{"name": "app/x", "id": 12}], ["`id` must be a string"]),
         ([{"name": "app/x", "user": "me"}], ["`user` must be a JSON object"]),
         ([{"name": "app/x", "v": 2}], ["`v` must be a string"]),
+        ([{"name": "app/x", "meta": [1]}], ["`meta` must be a JSON object"]),
+        ([{"name": "app/x", "meta": {"sessions": "s1"}}], ["`meta.sessions` must be an object"]),
+        ([{"name": "app/x", "meta": {"sessions": {"a": True}}}], ["“a” must be a string"]),
+        ([{"name": "app/x", "meta": {"sessions": {"a": ""}}}], ["“a” needs an id"]),
+        ([{"name": "app/x", "meta": {"sessions": dict.fromkeys("abcdef", "1")}}], ["at most 5"]),
         (b'[{"name": "app/x", "data": {"n": 1e400}}]', ["number out of range"]),
         (b'[{"name": "app/x", "data": {"s": "a\\u0000b"}}]', ["NUL character"]),
         (b'[{"name": "app/x", "data": {"s": "\\ud800"}}]', ["unpaired UTF-16 surrogate"]),
@@ -229,8 +255,19 @@ def test_it_refuses_too_many_or_too_large_events_with_413(client, secret):
     many = [{"name": "app/x"}] * 5_001
     assert_refused(send(client, secret, many), 413, "at most 5000 events")
     big = [GOOD, {"name": "app/x", "data": {"blob": "x" * (512 * 1024)}}]
-    assert_refused(send(client, secret, big), 413, "index 1", "512 KiB")
+    assert_refused(send(client, secret, big), 413, "index 1", "at most 524288")
+    big_meta = [{"name": "app/x", "meta": {"trace": "x" * (512 * 1024)}}]
+    assert_refused(send(client, secret, big_meta), 413, "index 0")
     assert send(client, secret, [{"name": "app/x"}] * 5_000)[0] == 200
+
+
+def test_the_per_event_cap_is_a_setting_the_refusal_quotes(client, secret, settings):
+    event = {"name": "app/x", "data": {"blob": "x" * 4000}}
+    settings.EVENT_API_MAX_EVENT_BYTES = 2048
+    assert_refused(send(client, secret, event), 413, "at most 2048 (EVENT_API_MAX_EVENT_BYTES)")
+    settings.EVENT_API_MAX_EVENT_BYTES = 2 * 1024 * 1024
+    mebibyte = {"name": "app/x", "data": {"blob": "x" * (1024 * 1024)}}
+    assert send(client, secret, mebibyte)[0] == 200
 
 
 # --- Idempotency ------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def test_concurrent_senders_of_the_same_id_store_it_once(world):
 
 def test_validation_normalizes_what_senders_may_omit():
     [event] = normalize_events([{"name": "app/x", "data": None, "ts": 0, "meta": {}}], now_ms=42)
-    assert event == {"name": "app/x", "data": {}, "id": "", "ts": 42, "user": {}, "v": ""}
+    omitted = {"data": {}, "id": "", "ts": 42, "user": {}, "v": "", "meta": {}}
+    assert event == {"name": "app/x", **omitted}
     with pytest.raises(EventRejected) as info:
         normalize_events([{"name": "app/x"}, {"name": "inngest/x"}], now_ms=1)
     assert (info.value.status, info.value.index) == (400, 1)

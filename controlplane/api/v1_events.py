@@ -28,6 +28,7 @@ def event_json(event: Event) -> dict:
         "user": event.user,
         "ts": event.ts,
         "v": event.version or None,
+        "meta": event.meta,
         "received_at": iso(event.received_at),
         "source": event.source,
     }

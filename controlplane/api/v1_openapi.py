@@ -100,7 +100,9 @@ def _operation(operation_id: str, summary: str, ok: dict, *, write=False, params
         "404": _error("No such object in the key's environment."),
     }
     if body:
-        responses["413"] = _error("The payload is larger than an event may be (512 KiB).")
+        responses["413"] = _error(
+            "The payload is larger than an event may be (EVENT_API_MAX_EVENT_BYTES)."
+        )
     if write:
         responses["403"] = _error("A read-only API key cannot do this.")
         responses["409"] = _error("The environment or function cannot start runs now.")
@@ -156,6 +158,10 @@ _SCHEMAS = {
             "user": _ANY_OBJECT,
             "ts": {"type": "integer", "description": "Milliseconds since the epoch."},
             "v": {"type": ["string", "null"]},
+            "meta": {
+                "type": "object",
+                "description": "The sender's `meta`, e.g. `sessions`; `{}` when none.",
+            },
             "received_at": _TIME,
             "source": {"enum": ["api", "dashboard", "internal"]},
         }

@@ -344,6 +344,7 @@ def _invoke(run, job, op, fx):
         function_slug=target_slug,
         data=payload.get("data") or {},
         v=payload.get("v"),
+        meta=payload.get("meta"),
         correlation_id=f"{run.public_id}.{op.id}",
         source_app_id=run.function.app.app_id,
         source_fn_id=run.function.slug,

@@ -80,15 +80,16 @@ def _emit_finished(run: Run, status: str, output, error, fx: Effects) -> None:
         data["result"] = output
     else:
         data["error"] = error
-    fx.emit(run.environment, {"name": "inngest/function.finished", "data": data})
+    # They carry the sessions of the event they report on, so the runs they start (onFailure)
+    # stay in them, as Go's do (pkg/execution/executor/finalize.go).
+    sessions = trigger.get("meta", {}).get("sessions")
+    base = {"data": data, "meta": {"sessions": sessions} if sessions else {}}
+    fx.emit(run.environment, {"name": "inngest/function.finished", **base})
     if status == RunStatus.FAILED:
-        fx.emit(
-            run.environment, {"name": "inngest/function.failed", "data": data, "id": run.public_id}
-        )
+        fx.emit(run.environment, {"name": "inngest/function.failed", "id": run.public_id, **base})
     if status == RunStatus.CANCELLED:
         fx.emit(
-            run.environment,
-            {"name": "inngest/function.cancelled", "data": data, "id": run.public_id},
+            run.environment, {"name": "inngest/function.cancelled", "id": run.public_id, **base}
         )
 
 

@@ -26,6 +26,8 @@ class Event(models.Model):
     )
     user = models.JSONField(default=dict, blank=True)
     version = models.CharField(max_length=64, blank=True)
+    # What the sender put under `meta` (sessions folded in: events/meta.py), handed on as is.
+    meta = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=10, choices=EventSource.choices)
     event_key = models.ForeignKey(EventKey, on_delete=models.SET_NULL, null=True, blank=True)
@@ -57,4 +59,6 @@ class Event(models.Model):
         }
         if self.version:
             payload["v"] = self.version
+        if self.meta:
+            payload["meta"] = self.meta
         return payload

@@ -39,8 +39,8 @@ def events_ingest(
 ) -> list[IngestedEvent]:
     """Store events, all or nothing; one IngestedEvent per payload, in order.
 
-    Payloads are trusted dicts with `name` and optionally `data`, `id`, `ts`, `user`, `v`
-    (outside input goes through events.validation first; internal `inngest/` names are fine
+    Payloads are trusted dicts with `name` and optionally `data`, `id`, `ts`, `user`, `v`,
+    `meta` (outside input goes through events.validation first; internal `inngest/` names are fine
     here). Duplicates are not stored again and answer the original event with created=False:
     an `id` seen in this environment within IDEMPOTENCY_WINDOW (or earlier in the same call),
     and, with `id_seed` (X-Inngest-Event-Id-Seed), an event whose seeded ULID already exists,
@@ -87,6 +87,7 @@ def _new_event(environment, payload, public_id, source, event_key, now, now_ms) 
         ts=payload.get("ts") or now_ms,
         user=payload.get("user") or {},
         version=payload.get("v") or "",
+        meta=payload.get("meta") or {},
         received_at=now,
         source=source,
         event_key=event_key,

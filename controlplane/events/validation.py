@@ -1,14 +1,18 @@
 """What senders may post as events: the Event API and the dashboard's test-event form.
 
 Pure functions: bytes in, normalized payloads out, or an EventRejected that says what is wrong
-and, for one event, at which index of the request. Limits follow Inngest's (PROTOCOL.md 5).
+and, for one event, at which index of the request. Limits follow Inngest's (PROTOCOL.md 5); the
+size of one event is a setting, EVENT_API_MAX_EVENT_BYTES.
 """
 
 import json
 import re
 import time
 
-MAX_EVENT_BYTES = 512 * 1024
+from django.conf import settings
+
+from controlplane.events.meta import meta_resolve
+
 MAX_EVENTS_PER_REQUEST = 5_000
 MAX_NAME_LENGTH = 256  # Event.name
 MAX_ID_LENGTH = 255  # Event.external_id
@@ -77,7 +81,8 @@ def parse_events(body: bytes) -> list:
 
 
 def normalize_events(raw: list, *, now_ms: int) -> list[dict]:
-    """Each raw event checked and filled in: name, data, id, ts, user, v (and nothing else)."""
+    """Each raw event checked and filled in: name, data, id, ts, user, v, meta (and nothing
+    else)."""
     return [_normalize(item, index, now_ms) for index, item in enumerate(raw)]
 
 
@@ -122,9 +127,17 @@ def _normalize(item, index: int, now_ms: int) -> dict:
         "ts": ts or now_ms,
         "user": _optional(item, "user", dict, {}, index, "a JSON object"),
         "v": version,
+        "meta": _meta(item, index),
     }
     _check_storable(event, index)
     return event
+
+
+def _meta(item: dict, index: int) -> dict:
+    try:
+        return meta_resolve(_optional(item, "meta", dict, {}, index, "a JSON object"))
+    except ValueError as exc:
+        raise EventRejected(f"`meta`: {exc}", index=index) from None
 
 
 def ensure_storable(payload: dict) -> None:
@@ -141,9 +154,10 @@ def _check_storable(event: dict, index: int | None) -> None:
         raise EventRejected("it contains an unpaired UTF-16 surrogate.", index=index) from None
     except ValueError:  # 1e400 parses as infinity, which JSON cannot carry back out
         raise EventRejected("it contains a number out of range.", index=index) from None
-    if size > MAX_EVENT_BYTES:
+    limit = settings.EVENT_API_MAX_EVENT_BYTES
+    if size > limit:
         raise EventRejected(
-            f"the event is {size} bytes; at most {MAX_EVENT_BYTES} (512 KiB) are accepted.",
+            f"the event is {size} bytes; at most {limit} (EVENT_API_MAX_EVENT_BYTES) are accepted.",
             status=413,
             index=index,
         )

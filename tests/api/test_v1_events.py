@@ -32,7 +32,10 @@ def bulk_events(
 def test_it_lists_events_newest_first_in_inngests_shape(api, world, keys):
     events_ingest(
         environment=world.prod_a,
-        payloads=[{"name": "a/one", "data": {"x": 1}, "id": "sender-id"}, {"name": "a/two"}],
+        payloads=[
+            {"name": "a/one", "data": {"x": 1}, "id": "sender-id", "meta": {"trace": "t-1"}},
+            {"name": "a/two"},
+        ],
         source=EventSource.API,
     )
     events_ingest(environment=world.prod_b, payloads=[{"name": "b/secret"}], source="api")
@@ -41,6 +44,7 @@ def test_it_lists_events_newest_first_in_inngests_shape(api, world, keys):
     one = body["data"][1]
     assert one["id"] == "sender-id" and one["internal_id"] != "sender-id"
     assert one["data"] == {"x": 1} and one["source"] == "api"
+    assert one["meta"] == {"trace": "t-1"} and body["data"][0]["meta"] == {}
     assert body["cursor"] is None and body["has_more"] is False
     assert body["metadata"]["fetched_at"]
     assert api.get("/v1/events", keys["signing"]).json()["data"] == body["data"]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from django.core.signals import request_started
 from django.db import connection
 
 from controlplane.keys import crypto
@@ -56,6 +57,23 @@ def wait_for_run(run_or_filter, *, status=None, timeout: float = 30) -> Run:
     raise AssertionError(
         f"run did not reach {status or 'a final state'}: {run and run.status} {history}"
     )
+
+
+@contextlib.contextmanager
+def paths_served():
+    """The paths of the requests the in-process live server handles meanwhile (an SDK's calls
+    to /v0/..., say), in order."""
+    paths = []
+
+    def record(sender, scope=None, **kwargs):
+        if scope is not None:
+            paths.append(scope["path"])
+
+    request_started.connect(record, weak=False)
+    try:
+        yield paths
+    finally:
+        request_started.disconnect(record)
 
 
 def celery_broker_url() -> str | None:

@@ -16,9 +16,11 @@ from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import HistoryKind, Run, RunStatus, Step
 from tests.engine.conftest import ENGINE_ENV
 from tests.engine.harness import (
+    EVENT_KEY,
     SIGNING_KEY,
     CeleryWorker,
     celery_broker_url,
+    paths_served,
     use_event_key,
     use_signing_key,
     wait_for_run,
@@ -27,6 +29,7 @@ from tests.sdk_apps.processes import python_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 APP = "py-engine"
+MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,20 @@ def run_of(event: Event, slug: str = "") -> Run:
         return runs.filter(function__slug=slug).first() if slug else runs.first()
 
     return wait_for_run(find)
+
+
+def run_of_a_mebibyte_batch(settings, live_server_url, env, name: str) -> tuple[Run, list[int]]:
+    """Eight events of about 1 MiB each, posted in one request with the caps raised, and the
+    run of the batch they fill; the sizes of their blobs. The run's calls are far over
+    MAX_REQUEST_BYTES, so each says `use_api` and carries none of the events: the test's
+    assertions say whether the SDK fetched them, and from where."""
+    settings.EVENT_API_MAX_EVENT_BYTES = 2 * MIB
+    settings.EVENT_API_MAX_BODY_BYTES = 16 * MIB
+    sizes = [MIB - 100 * n for n in range(8)]
+    batch = [{"name": name, "data": {"blob": "x" * size}} for size in sizes]
+    sent = httpx.post(f"{live_server_url}/e/{EVENT_KEY}", json=batch, timeout=60)
+    assert sent.status_code == 200, sent.text
+    return run_of(env.events.get(public_id=sent.json()["ids"][0])), sizes
 
 
 def history(run: Run) -> list[str]:
@@ -98,6 +115,17 @@ def test_a_chain_of_steps_runs_to_completion(env):
     )
     assert kinds.count(HistoryKind.STEP_COMPLETED) == 3
     assert run.sdk_version == 2 and run.function_version == run.function.version
+
+
+def test_an_event_with_meta_runs_on_the_python_sdk(env, live_server_url):
+    """The SDK (0.5.19) neither sends nor reads `meta`; its strict request model must still
+    accept the events that carry it."""
+    meta = {"sessions": {"conversation": "c-1"}}
+    url = f"{live_server_url}/e/{EVENT_KEY}"
+    sent = httpx.post(url, json=[{"name": "engine/chain", "data": {"n": 1}, "meta": meta}])
+    run = run_of(env.events.get(public_id=sent.json()["ids"][0]))
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.event.meta == meta and run.output["sum"] == 2 + 4
 
 
 def test_repeated_step_ids_get_the_sdks_indexed_hashes(env):
@@ -253,6 +281,16 @@ def test_a_wildcard_trigger_runs_for_the_events_under_its_prefix_only(env):
         assert run.output == name
     assert not Run.objects.filter(events__in=others).exists()
     assert Run.objects.filter(function__slug=f"{APP}-wild").count() == 2
+
+
+def test_a_batch_of_eight_mebibyte_events_is_fetched_through_use_api(
+    env, settings, live_server_url
+):
+    with paths_served() as paths:
+        run, sizes = run_of_a_mebibyte_batch(settings, live_server_url, env, "engine/big-batch")
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == sizes
+    assert f"/v0/runs/{run.public_id}/batch" in paths
 
 
 def test_rest_api_reads_and_cancels_runs_with_the_signing_key(env, live_server_url, world):

@@ -1,6 +1,7 @@
 """Runs of a real TypeScript SDK app (inngest@4, cloud mode), on both executor backends: the
 same protocol features as the Python SDK's tests."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,12 +9,13 @@ import pytest
 from controlplane.events.models import Event
 from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import Run, RunStatus, Step
-from tests.engine.harness import use_event_key, use_signing_key, wait_for_run
-from tests.engine.test_python_sdk import run_of, send, sha1
-from tests.sdk_apps.processes import ts_app
+from tests.engine.harness import paths_served, use_event_key, use_signing_key, wait_for_run
+from tests.engine.test_python_sdk import run_of, run_of_a_mebibyte_batch, send, sha1
+from tests.sdk_apps.processes import run_ts_script, ts_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 APP = "ts-engine"
+SESSIONS = {"conversation": "c-1", "user": "7"}
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +150,51 @@ def test_a_wildcard_trigger_runs_for_the_events_under_its_prefix_only(env):
         assert run.output == name
     assert not Run.objects.filter(events__in=others).exists()
     assert Run.objects.filter(function__slug=f"{APP}-wild").count() == 2
+
+
+def test_a_batch_of_eight_mebibyte_events_is_fetched_through_use_api(
+    env, settings, live_server_url
+):
+    with paths_served() as paths:
+        run, sizes = run_of_a_mebibyte_batch(settings, live_server_url, env, "ts/big-batch")
+    assert run.status == RunStatus.COMPLETED, run.error
+    assert run.output == sizes
+    assert f"/v0/runs/{run.public_id}/batch" in paths
+
+
+def send_with_meta(app_env, name: str, meta: dict) -> Event:
+    """An event sent by the SDK's own `inngest.send`, which puts `meta` on the wire."""
+    payload = json.dumps({"name": name, "data": {}, "meta": meta})
+    sent = json.loads(run_ts_script("send.mjs", app_env, payload))
+    assert sent["ok"], sent
+    [event_id] = sent["result"]["ids"]
+    return Event.objects.get(public_id=event_id)
+
+
+def test_event_meta_reaches_the_function(env, app_env):
+    run = run_of(
+        send_with_meta(app_env, "ts/meta-echo", {"sessions": {"conversation": "c-1", "user": 7}})
+    )
+    assert run.output == {"meta": {"sessions": SESSIONS}, "sessions": SESSIONS}
+
+
+def test_sessions_propagate_to_sent_events_and_invoked_runs(env, app_env):
+    sender = run_of(send_with_meta(app_env, "ts/meta-sender", {"sessions": SESSIONS}))
+    assert sender.status == RunStatus.COMPLETED, sender.error
+    [sent_id] = sender.output["ids"]
+    sent = env.events.get(public_id=sent_id)
+    assert sent.meta == {"sessions": SESSIONS}  # the SDK's propagated layer, folded in
+    assert run_of(sent).output == {"meta": {"sessions": SESSIONS}, "sessions": SESSIONS}
+    parent = run_of(send_with_meta(app_env, "ts/meta-parent", {"sessions": SESSIONS}))
+    assert parent.output == {"meta": {"sessions": SESSIONS}, "sessions": SESSIONS}
+    invoked = env.events.get(name="inngest/function.invoked")
+    assert invoked.meta == {"sessions": SESSIONS}
+
+
+def test_a_failed_runs_sessions_reach_its_on_failure_handler(env, app_env):
+    failed = run_of(send_with_meta(app_env, "ts/meta-doomed", {"sessions": SESSIONS}))
+    assert failed.status == RunStatus.FAILED
+    event = env.events.get(name="inngest/function.failed")
+    assert event.meta == {"sessions": SESSIONS}
+    handler = run_of(event, slug=f"{APP}-meta-doomed-failure")
+    assert handler.output == {"meta": {"sessions": SESSIONS}}

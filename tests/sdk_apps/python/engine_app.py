@@ -181,6 +181,16 @@ def wild(ctx: inngest.ContextSync) -> str:
     return ctx.step.run("name", lambda: ctx.event.name)
 
 
+@fn(
+    "big-batch",
+    "engine/big-batch",
+    batch_events=inngest.Batch(max_size=8, timeout=datetime.timedelta(seconds=30)),
+)
+def big_batch(ctx: inngest.ContextSync) -> list:
+    """Too large for the request: the SDK fetches the batch from /v0/runs/{id}/batch."""
+    return [len(event.data["blob"]) for event in ctx.events]
+
+
 @client.create_function(fn_id="minutely", trigger=inngest.TriggerCron(cron="* * * * *"))
 def minutely(ctx: inngest.ContextSync) -> dict:
     return {"cron": ctx.event.data["cron"]}
@@ -207,6 +217,7 @@ inngest.flask.serve(
         cancellable,
         deadline,
         big,
+        big_batch,
         slow,
         slow_one_at_a_time,
         wild,

@@ -140,8 +140,40 @@ const wild = fn("wild", "wild/*", async ({ event, step }) => {
   return await step.run("name", () => event.name);
 });
 
+// A batch too large to send in the request: the SDK fetches it from /v0/runs/{id}/batch.
+const bigBatch = fn(
+  "big-batch",
+  "ts/big-batch",
+  async ({ events }) => events.map((e) => e.data.blob.length),
+  { batchEvents: { maxSize: 8, timeout: "30s" } },
+);
+
+// Event meta: what a run sees, and what the SDK stamps on the events a run sends or invokes with.
+const metaEcho = fn("meta-echo", "ts/meta-echo", async ({ event, sessions }) => ({
+  meta: event.meta ?? null,
+  sessions: sessions ?? null,
+}));
+
+const metaSender = fn("meta-sender", "ts/meta-sender", async ({ step }) => {
+  return await step.sendEvent("send", { name: "ts/meta-echo", data: {} });
+});
+
+const metaParent = fn("meta-parent", "ts/meta-parent", async ({ step }) => {
+  return await step.invoke("call", { function: metaEcho, data: {} });
+});
+
+const metaDoomed = fn(
+  "meta-doomed",
+  "ts/meta-doomed",
+  async () => {
+    throw new NonRetriableError("doomed");
+  },
+  { onFailure: async ({ event }) => ({ meta: event.meta ?? null }) },
+);
+
 const functions = [chain, nap, approval, child, parent, fanout, flaky, hopeless, sender];
-functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big, wild);
+functions.push(dupes, napUntil, impatient, doomed, later, cancellable, deadline, big);
+functions.push(bigBatch, metaEcho, metaSender, metaParent, metaDoomed, wild);
 const handler = serve({ client: inngest, functions });
 http
   .createServer((req, res) => {
