@@ -17,7 +17,8 @@ from controlplane.keys.models import EventKey
 from controlplane.keys.selectors import event_key_for_secret
 from controlplane.keys.services import key_touch
 from controlplane.tenancy.models import Environment
-from controlplane.tenancy.selectors import dev_mode_environment, environment_in_organization
+from controlplane.tenancy.selectors import environment_in_organization
+from controlplane.tenancy.services import environment_ensure_dev_mode
 
 # What the SDKs send in dev mode when no event key is configured.
 DEV_MODE_KEY = "NO_EVENT_KEY_SET"
@@ -49,7 +50,7 @@ def event_api(request, event_key: str):
 def _sender(request, secret: str) -> tuple[Environment, EventKey | None]:
     """The environment the events go to, and the key that sends them (None in dev mode)."""
     if secret == DEV_MODE_KEY:
-        environment = dev_mode_environment()
+        environment = environment_ensure_dev_mode()
         if environment is None:
             raise EventRejected(
                 "Event key not found: NO_EVENT_KEY_SET (SDK dev mode) is accepted only when "
