@@ -108,15 +108,15 @@ def test_a_running_dev_server_serves_an_organization_bootstrapped_after_it_start
         registration = python_body("local", [function("local", "hello")])
         # A server without the setting has no dev-mode environment to offer.
         assert httpx.post(f"{signed_server.url}/fn/register", json=registration).status_code == 401
-        assert (
-            httpx.post(f"{signed_server.url}/e/NO_EVENT_KEY_SET", json={"name": "a/b"}).status_code
-            == 401
-        )
+        for key in ("NO_EVENT_KEY_SET", "test-key-123"):
+            refused = httpx.post(f"{signed_server.url}/e/{key}", json={"name": "app/refused"})
+            assert refused.status_code == 401, key
 
         synced = httpx.post(f"{dev_server.url}/fn/register", json=registration)
         assert synced.status_code == 200, synced.text
-        sent = httpx.post(f"{dev_server.url}/e/NO_EVENT_KEY_SET", json={"name": "app/dev"})
-        assert sent.status_code == 200, sent.text
+        for key in ("NO_EVENT_KEY_SET", "test-key-123"):
+            sent = httpx.post(f"{dev_server.url}/e/{key}", json={"name": f"app/{key}"})
+            assert sent.status_code == 200, sent.text
         production = httpx.post(
             f"{dev_server.url}/e/{keys['production']['event_key']}", json={"name": "app/prod"}
         )
@@ -128,7 +128,11 @@ def test_a_running_dev_server_serves_an_organization_bootstrapped_after_it_start
     assert development.is_dev_mode and Environment.objects.filter(is_dev_mode=True).count() == 1
     assert App.objects.get().environment == development
     by_name = {e.name: e.environment.slug for e in Event.objects.all()}
-    assert by_name == {"app/dev": "development", "app/prod": "production"}
+    assert by_name == {
+        "app/NO_EVENT_KEY_SET": "development",
+        "app/test-key-123": "development",
+        "app/prod": "production",
+    }
 
 
 def test_the_dashboard_shows_which_environment_is_dev_mode(client, world, signed_in):
