@@ -62,6 +62,15 @@ def test_the_first_request_that_needs_it_marks_an_organization_made_elsewhere(cl
     assert Event.objects.get().environment == development == dev_mode_environment()
 
 
+def test_the_dashboard_marks_it_before_any_app_asked(client, settings, signed_in):
+    """Its pages say where INNGEST_DEV=1 apps sync, and a sync by URL talks to them unsigned."""
+    owner = make_user("ops@acme.test")
+    organization_create(name="Acme", owner=owner)
+    settings.DEV_MODE_ENVIRONMENT = "first"
+    signed_in(owner)
+    assert 'id="dev-mode"' in client.get("/acme/development/").content.decode()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_first_requests_at_once_mark_one_environment_once(settings):
     organization = organization_create(name="Acme", owner=make_user("ops@acme.test"))
