@@ -1,4 +1,5 @@
-# The README's commands: `make run` serves the embedded default, `make test` runs the suite.
+# The README's commands: `make run` serves the embedded default, `make test` runs the suite
+# (`make test-fast`: all but its slow tiers).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,11 @@ PORT ?= 8288
 # Development environment, as with Inngest's dev server on this same port.
 DEV_MODE_ENVIRONMENT ?= first
 
-.PHONY: run test bench lint secrets
+# The tiers `make test-fast` leaves out (markers set in tests/conftest.py): what starts real SDK
+# apps, Chromium or Celery workers.
+SLOW_MARKERS := browser or sdk or celery
+
+.PHONY: run test test-fast bench lint secrets
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +38,9 @@ run: $(VENV)/.installed secrets
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not ($(SLOW_MARKERS))" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

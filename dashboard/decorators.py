@@ -8,6 +8,7 @@ same answer either way. Member with too low a role: 403.
 from functools import wraps
 from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -17,6 +18,7 @@ from django.urls import reverse
 from controlplane.accounts.selectors import session_is_verified, user_has_two_factor
 from controlplane.tenancy.models import Role
 from controlplane.tenancy.selectors import environment_in_organization, membership_for
+from controlplane.tenancy.services import environment_ensure_dev_mode
 
 
 def _verification_redirect(request):
@@ -76,6 +78,10 @@ def environment_view(min_role: str = Role.VIEWER):
             membership, response = _resolve_membership(request, org_slug, min_role)
             if response:
                 return response
+            if settings.DEV_MODE_ENVIRONMENT == "first":
+                # Before the environment is read: its first organization may have been made by
+                # another process (`manage.py bootstrap`), and its pages say where apps sync.
+                environment_ensure_dev_mode()
             environment = environment_in_organization(
                 organization=membership.organization, slug=env_slug
             )

@@ -1,6 +1,7 @@
 """The shared tenant world: org A (owner, admin, member, viewer) and org B (its outsider owner)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -39,6 +40,24 @@ class World:
 
 def make_user(email: str) -> User:
     return User.objects.create_user(email=email, password=PASSWORD)
+
+
+# The slow tiers, told by what a test starts; `make test-fast` runs everything else.
+SDK_APP_FIXTURES = {"apps", "app_env"}  # tests/sync_fixtures.py, tests/engine/conftest.py
+SDK_MODULES = ("test_sdk_", "test_sync_")  # the SDKs themselves: Python apps, Node.js senders
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        fixtures = set(item.fixturenames)
+        params = item.callspec.params.values() if hasattr(item, "callspec") else ()
+        if parts[0] == "browser":
+            item.add_marker(pytest.mark.browser)
+        if parts[0] == "engine" or parts[-1].startswith(SDK_MODULES) or fixtures & SDK_APP_FIXTURES:
+            item.add_marker(pytest.mark.sdk)
+        if "celery" in params or "celery_worker" in fixtures:
+            item.add_marker(pytest.mark.celery)
 
 
 @pytest.fixture(autouse=True)

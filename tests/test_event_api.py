@@ -138,6 +138,28 @@ def test_dev_mode_key_needs_a_dev_mode_environment(client, world):
     assert event.environment == world.dev_a and event.event_key is None
 
 
+def test_dev_mode_takes_any_unknown_key_into_the_dev_mode_environment_only(client, world, secret):
+    """As on Inngest's dev server, where apps and tests post to /e/key or /e/test-key-123."""
+    for key in ("key", "test-key-123"):
+        assert_refused(send(client, key, GOOD), 401, "Event key not found")
+    environment_set_dev_mode(environment=world.dev_a, actor=world.owner)
+    for key in ("key", "test-key-123", "0" * 64):
+        code, body = send(client, key, {"name": "app/dev"}, **{"X-Inngest-Env": "production"})
+        assert code == 200 and len(body["ids"]) == 1
+    assert Event.objects.count() == 3
+    assert {(e.environment, e.event_key) for e in Event.objects.all()} == {(world.dev_a, None)}
+    # A key some environment has stays strict: it sends there, or is refused when disabled.
+    _key_b, secret_b = event_key_create(environment=world.prod_b, actor=world.outsider, name="b")
+    assert send(client, secret, GOOD)[0] == send(client, secret_b, GOOD)[0] == 200
+    sent = Event.objects.filter(name=GOOD["name"]).values_list("environment", flat=True)
+    assert sorted(sent) == sorted([world.prod_a.pk, world.prod_b.pk])
+    key_a = world.prod_a.event_keys.get()
+    event_key_set_enabled(event_key=key_a, actor=world.owner, enabled=False)
+    code, body = send(client, secret, GOOD)
+    assert (code, body["ids"]) == (401, []) and "disabled" in body["error"]
+    assert Event.objects.count() == 5
+
+
 def test_x_inngest_env_selects_an_environment_of_the_keys_organization(client, world, secret):
     code, body = send(client, secret, {"name": "app/x"}, **{"X-Inngest-Env": "development"})
     assert code == 200

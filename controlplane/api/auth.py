@@ -15,7 +15,7 @@ from controlplane.keys.models import ApiKey
 from controlplane.keys.selectors import api_key_for_secret, environment_for_bearer
 from controlplane.keys.services import API_KEY_PREFIX, key_touch
 from controlplane.tenancy.models import Environment
-from controlplane.tenancy.selectors import dev_mode_environment
+from controlplane.tenancy.services import environment_ensure_dev_mode
 
 
 def bearer_token(request) -> str:
@@ -28,7 +28,7 @@ def environment_from_bearer(request, *, allow_dev_mode: bool = False):
     (no key: `Bearer undefined` or none) reach the server's dev-mode environment."""
     environment = environment_for_bearer(bearer_token(request))
     if environment is None and allow_dev_mode:
-        environment = dev_mode_environment()
+        environment = environment_ensure_dev_mode()
     return environment
 
 

@@ -17,7 +17,8 @@ from controlplane.keys.models import EventKey
 from controlplane.keys.selectors import event_key_for_secret
 from controlplane.keys.services import key_touch
 from controlplane.tenancy.models import Environment
-from controlplane.tenancy.selectors import dev_mode_environment, environment_in_organization
+from controlplane.tenancy.selectors import environment_in_organization
+from controlplane.tenancy.services import environment_ensure_dev_mode
 
 # What the SDKs send in dev mode when no event key is configured.
 DEV_MODE_KEY = "NO_EVENT_KEY_SET"
@@ -48,17 +49,19 @@ def event_api(request, event_key: str):
 
 def _sender(request, secret: str) -> tuple[Environment, EventKey | None]:
     """The environment the events go to, and the key that sends them (None in dev mode)."""
-    if secret == DEV_MODE_KEY:
-        environment = dev_mode_environment()
-        if environment is None:
+    key = event_key_for_secret(secret)
+    if key is None:
+        # As on Inngest's dev server, the dev-mode environment takes events under any key no
+        # environment has (apps post to /e/key, /e/test-key-123); X-Inngest-Env cannot move
+        # them out of it. Without a dev-mode environment an unknown key is refused.
+        if environment := environment_ensure_dev_mode():
+            return environment, None
+        if secret == DEV_MODE_KEY:
             raise EventRejected(
                 "Event key not found: NO_EVENT_KEY_SET (SDK dev mode) is accepted only when "
                 "this server has a dev-mode environment.",
                 status=401,
             )
-        return environment, None
-    key = event_key_for_secret(secret)
-    if key is None:
         raise EventRejected("Event key not found", status=401)
     if not key.enabled:
         raise EventRejected("This event key is disabled.", status=401)

@@ -21,7 +21,7 @@ from controlplane.keys.selectors import environment_for_bearer
 from controlplane.registry.models import SyncKind
 from controlplane.registry.services import app_register
 from controlplane.tenancy.models import Environment
-from controlplane.tenancy.selectors import dev_mode_environment
+from controlplane.tenancy.services import environment_ensure_dev_mode
 
 UNSIGNED_TOKENS = {"", "undefined", "null"}
 
@@ -32,7 +32,7 @@ def _environment(request) -> Environment | None:
         return None
     token = token.strip()
     if token in UNSIGNED_TOKENS:
-        return dev_mode_environment()
+        return environment_ensure_dev_mode()
     return environment_for_bearer(token)
 
 

@@ -71,7 +71,7 @@ class Environment(models.Model):
     kind = models.CharField(max_length=12, choices=EnvironmentKind.choices)
     # The server's local-development environment, like Inngest's dev server on port 8288: apps
     # in SDK dev mode (no signing key) sync and run here unsigned, and events sent with
-    # NO_EVENT_KEY_SET land here. At most one per server.
+    # NO_EVENT_KEY_SET (or any key no environment has) land here. At most one per server.
     is_dev_mode = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

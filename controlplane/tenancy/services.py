@@ -21,6 +21,7 @@ from controlplane.tenancy.models import (
     Organization,
     Role,
 )
+from controlplane.tenancy.selectors import dev_mode_environment
 from controlplane.tenancy.slugs import (
     RESERVED_ENVIRONMENT_SLUGS,
     RESERVED_ORGANIZATION_SLUGS,
@@ -157,24 +158,33 @@ def environment_set_dev_mode(*, environment: Environment, actor) -> None:
     )
 
 
-@transaction.atomic
 def environment_ensure_dev_mode() -> Environment | None:
-    """With DEV_MODE_ENVIRONMENT=first and no dev-mode environment yet, mark the first
-    organization's Development environment. Runs at organization creation (a fresh server
-    gets its first organization from the setup page) and when `manage.py serve` starts.
+    """The server's dev-mode environment; with DEV_MODE_ENVIRONMENT=first and none marked yet,
+    the first organization's Development environment, marked now. Runs at organization
+    creation, when `manage.py serve` starts, and on every request that needs the dev-mode
+    environment: the first organization may come from another process (`manage.py bootstrap`
+    runs without the setting), and the server that has the setting marks it then.
 
     Side effects: at most one environment marked, with an audit entry by the system.
     """
+    if current := dev_mode_environment():  # the common case: one indexed query
+        return current
     if settings.DEV_MODE_ENVIRONMENT != "first":
         return None
-    if current := Environment.objects.filter(is_dev_mode=True).first():
-        return current
-    first = (
-        Environment.objects.filter(kind=EnvironmentKind.DEVELOPMENT, archived_at__isnull=True)
-        .order_by("organization_id", "id")
-        .first()
-    )
-    if first is not None:
+    with transaction.atomic():
+        # Locked, then checked again: two first requests at once mark one environment, once.
+        # (SQLite transactions are IMMEDIATE: there the whole block is serialized.)
+        first = (
+            Environment.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .filter(kind=EnvironmentKind.DEVELOPMENT, archived_at__isnull=True)
+            .order_by("organization_id", "id")
+            .first()
+        )
+        if first is None:
+            return None
+        if current := dev_mode_environment():  # marked while this request waited
+            return current
         environment_set_dev_mode(environment=first, actor=None)
     return first
 

@@ -20,12 +20,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "/browser/" in str(item.fspath):
-            item.add_marker(pytest.mark.browser)
-
-
 # Per module, not per session: while Playwright's sync API is started, its event loop counts as
 # running in this thread, and later tests that drive async code from it (websocket consumers
 # through async_to_sync) would be refused.
