@@ -18,8 +18,8 @@ import json
 
 from django.conf import settings
 
-# How much more of a refused body is read before hanging up: ten times the default cap, and
-# the time a slow client gets to send it (nginx lingers up to 30 s).
+# How much more of a refused body is read before hanging up: about ten times the default cap,
+# and the time a slow client gets to send it (nginx lingers up to 30 s).
 DRAIN_MAX_BYTES = 32 * 1024 * 1024
 DRAIN_SECONDS = 10.0
 
