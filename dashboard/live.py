@@ -8,8 +8,9 @@ role: role-dependent parts (the action buttons) are re-fetched by the page inste
 
 from django.template import loader
 
-from controlplane.runs.models import Run
-from controlplane.runs.selectors import Timeline, run_defer_links
+from controlplane.runs.metadata import SCORE_KIND
+from controlplane.runs.models import MetadataScope, Run
+from controlplane.runs.selectors import Timeline, metadata_of, run_defer_links, scores_of
 
 
 def render_to_string(template: str, context: dict) -> str:
@@ -22,6 +23,19 @@ def run_page_context(run: Run, timeline: Timeline) -> dict:
         "rows": timeline.rows,
         "replays": list(run.replays.order_by("id").values_list("public_id", flat=True)),
         "defer_links": run_defer_links(run),
+        **_metadata_context(run),
+    }
+
+
+def _metadata_context(run: Run) -> dict:
+    """The header's scores (the run's and its steps') and the run's own metadata; a step's
+    shows in its row."""
+    entries = metadata_of(run)
+    return {
+        "scores": scores_of(entries),
+        "run_metadata": [
+            e for e in entries if e.scope == MetadataScope.RUN and e.kind != SCORE_KIND
+        ],
     }
 
 

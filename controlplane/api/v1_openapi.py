@@ -174,7 +174,28 @@ _SCHEMAS = {
                 "type": ["string", "null"],
                 "description": "The run whose defer started this one.",
             },
+            "metadata": {"type": "array", "items": _ref("RunMetadata")},
         },
+    ),
+    "RunMetadata": _object(
+        {
+            "scope": {
+                "enum": ["run", "step", "extended_trace"],
+                "description": "The run, one of its steps, or a span under a step.",
+            },
+            "step_id": {"type": ["string", "null"], "description": "The hashed step id."},
+            "step_name": {"type": ["string", "null"], "description": "The step's own id."},
+            "span_id": {"type": ["string", "null"]},
+            "kind": {
+                "type": "string",
+                "description": "`userland.<kind>` as the app named it, `inngest.score` (each "
+                'value `{"value": <number or boolean>}`), `inngest.ai` (model, tokens, '
+                "latency of the step's AI calls), `inngest.warnings`, ...",
+            },
+            "values": _ANY_OBJECT,
+            "attempt": {"type": ["integer", "null"], "description": "Of the last update."},
+            "updated_at": _TIME,
+        }
     ),
     "Defer": _object(
         {

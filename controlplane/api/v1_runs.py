@@ -14,8 +14,9 @@ from controlplane.api.v1_base import (
 from controlplane.api.v1_events import event_or_error
 from controlplane.engine.actions import ReplayRefused, run_cancel_by, run_replay
 from controlplane.ids import is_ulid
-from controlplane.runs.models import Run, RunHistory, RunStatus, Step, StepStatus
+from controlplane.runs.models import Run, RunHistory, RunMetadata, RunStatus, Step, StepStatus
 from controlplane.runs.selectors import (
+    metadata_of,
     run_defer_links,
     run_in_environment,
     runs_of_event,
@@ -41,6 +42,19 @@ def run_json(run: Run) -> dict:
         "event_id": run.event.public_id,
         "run_started_at": run.started_at.isoformat() if run.started_at else None,
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+    }
+
+
+def metadata_json(entry: RunMetadata) -> dict:
+    return {
+        "scope": entry.scope,
+        "step_id": entry.step_id or None,
+        "step_name": entry.step_name or None,
+        "span_id": entry.span_id or None,
+        "kind": entry.kind,
+        "values": entry.values,
+        "attempt": entry.attempt,
+        "updated_at": iso(entry.updated_at),
     }
 
 
@@ -116,6 +130,7 @@ def run_detail(request, run_id):
                 for defer, child in links.defers
             ],
             "deferred_from": links.parent.public_id if links.parent else None,
+            "metadata": [metadata_json(entry) for entry in metadata_of(run)],
         }
     )
 

@@ -32,6 +32,7 @@ from controlplane.engine.terminate import run_complete, run_fail
 from controlplane.events.models import EventSource
 from controlplane.events.services import events_ingest
 from controlplane.runs.history import history_append
+from controlplane.runs.metadata import op_metadata_apply
 from controlplane.runs.models import (
     HistoryKind,
     Job,
@@ -134,7 +135,14 @@ def _apply_op(run: Run, job: Job, op: Op, fx: Effects) -> Applied:
         # The function itself failed (its error came as a step op beside lazy ops).
         _retry_or_fail(run, job, op.error, retriable=op.op == "StepError", at=None, fx=fx)
         return Applied.PROGRESS
-    return _HANDLERS.get(op.op, _unsupported)(run, job, op, fx)
+    return _handle(run, job, op, fx)
+
+
+def _handle(run: Run, job: Job, op: Op, fx: Effects | None) -> Applied:
+    applied = _HANDLERS.get(op.op, _unsupported)(run, job, op, fx)
+    if op.metadata is not None and applied is not Applied.NOTHING:  # a re-report adds nothing
+        op_metadata_apply(run, op, attempt=job.attempt)
+    return applied
 
 
 # What an app may checkpoint: steps it ran inside the call and the lazy ops that ride along
@@ -147,7 +155,7 @@ def checkpoint_apply(run: Run, job: Job, ops: list[Op]) -> None:
     answer would have reported them (memo, history, live); the app goes on in the same call,
     so nothing is scheduled. Ops outside CHECKPOINT_OPS are refused before this is called."""
     for op in ops:
-        _HANDLERS[op.op](run, job, op, None)
+        _handle(run, job, op, None)
 
 
 def _no_progress(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:

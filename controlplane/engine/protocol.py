@@ -40,6 +40,7 @@ class Op:
     opts: dict = field(default_factory=dict)
     data: Any = None
     error: Any = None
+    metadata: Any = None  # TS: updates written inside the step (controlplane/runs/metadata.py)
     # A StepError's retry instructions ride in the response headers (PROTOCOL.md 4.6).
     retry_after: datetime | None = None
     no_retry: bool = False
@@ -69,6 +70,7 @@ def parse_ops(body: Any) -> list[Op]:
                 opts=item.get("opts") if isinstance(item.get("opts"), dict) else {},
                 data=item.get("data"),
                 error=item.get("error"),
+                metadata=item.get("metadata"),
             )
         )
     return ops

@@ -197,6 +197,40 @@ class Defer(models.Model):
         return f"defer:{self.run.public_id}:{self.hashed_id}"
 
 
+class MetadataScope(models.TextChoices):
+    RUN = "run", "Run"
+    STEP = "step", "Step"
+    SPAN = "extended_trace", "Span"  # a span the app exported, under a step
+
+
+class RunMetadata(models.Model):
+    """What the SDK attached to a run, a step or a span of a step: one row per (target, kind),
+    its `values` combined from every update (TS `inngest.metadata`, scores as kind
+    `inngest.score`, AI span attributes as `inngest.ai`). `size` counts toward the run's limit
+    (controlplane/runs/metadata.py)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metadata")
+    scope = models.CharField(max_length=14, choices=MetadataScope.choices)
+    step_id = models.CharField(max_length=64, blank=True)  # hashed, as the steps table has it
+    step_name = models.CharField(max_length=512, blank=True)  # the user's step id
+    span_id = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=128)
+    values = models.JSONField(default=dict)
+    size = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveSmallIntegerField(null=True, blank=True)  # of the last update
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "scope", "step_id", "span_id", "kind"], name="metadata_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} of {self.scope} {self.step_id or self.run_id}"
+
+
 class HistoryKind(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     STARTED = "started", "Started"
@@ -217,6 +251,7 @@ class HistoryKind(models.TextChoices):
     IDLE_CALL = "idle_call", "Call made no progress"
     DEFERRED = "deferred", "Deferred run added"
     DEFER_ABORTED = "defer_aborted", "Deferred run aborted"
+    METADATA = "metadata", "Metadata updated"
 
 
 class RunHistory(models.Model):

@@ -2,7 +2,7 @@
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
@@ -16,6 +16,7 @@ from controlplane.runs.models import (
     HistoryKind,
     Run,
     RunHistory,
+    RunMetadata,
     Step,
 )
 
@@ -184,10 +185,34 @@ def run_for_page(*, environment, public_id: str) -> Run | None:
     )
 
 
+def metadata_of(run: Run, *, step_ids=None) -> list[RunMetadata]:
+    """The run's metadata in the order it first came (bounded: controlplane/runs/metadata.py)."""
+    entries = run.metadata.order_by("id")
+    return list(entries if step_ids is None else entries.filter(step_id__in=step_ids))
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    value: float | bool
+    entry: RunMetadata  # where it was written: the run or a step
+
+
+def scores_of(entries: list[RunMetadata]) -> list[Score]:
+    return [
+        Score(name, score.get("value"), entry)
+        for entry in entries
+        if entry.kind == "inngest.score"
+        for name, score in sorted(entry.values.items())
+        if isinstance(score, dict)
+    ]
+
+
 @dataclass(frozen=True)
 class StepRow:
     step: Step
     attempts: list[RunHistory]
+    metadata: list[RunMetadata] = field(default_factory=list)  # of the step and its spans
 
 
 @dataclass(frozen=True)
@@ -214,8 +239,14 @@ def run_timeline(*, run: Run, since: int = 0, upto: int | None = None, step_ids=
         steps = [s for s in steps if first_of.get(s.step_id, 0) <= upto]
     steps = list(steps)
     attempts = step_attempts(run=run, step_ids=[s.step_id for s in steps])
+    metadata = defaultdict(list)
+    for entry in metadata_of(run, step_ids=[s.step_id for s in steps]):
+        metadata[entry.step_id].append(entry)
     return Timeline(
-        rows=[StepRow(step=s, attempts=attempts.get(s.step_id, [])) for s in steps],
+        rows=[
+            StepRow(step=s, attempts=attempts.get(s.step_id, []), metadata=metadata[s.step_id])
+            for s in steps
+        ],
         new={s.step_id for s in steps if first_of.get(s.step_id, 0) > since},
     )
 

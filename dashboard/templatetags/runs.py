@@ -1,4 +1,4 @@
-"""Filters for runs and their steps: durations and JSON values that may be large."""
+"""Filters for runs and their steps: durations, JSON values that may be large, AI metadata."""
 
 import json
 
@@ -41,3 +41,16 @@ def json_block(value, summary: str = "Show"):
         len(text),
         text,
     )
+
+
+@register.filter
+def ai_summary(values: dict) -> str:
+    """A step's `inngest.ai` metadata in one line: model (provider) · tokens · latency."""
+    model = values.get("response_model") or values.get("request_model") or "unknown model"
+    parts = [f"{model} ({values['provider']})" if values.get("provider") else model]
+    if "input_tokens" in values or "output_tokens" in values:
+        tokens_in, tokens_out = values.get("input_tokens", 0), values.get("output_tokens", 0)
+        parts.append(f"{tokens_in} in / {tokens_out} out tokens")
+    if isinstance(values.get("latency_ms"), int | float):
+        parts.append(f"{values['latency_ms']:.0f} ms")
+    return " · ".join(parts)
