@@ -121,6 +121,7 @@ def test_scores_are_checked_as_inngest_checks_them(client, run_a):  # noqa: F811
         ({"metadata": [{"kind": "k", "op": "set", "values": [1]}]}, "`metadata[1].values`"),
         ({"metadata": [update("inngest.internal")]}, "reserved for the server"),
         ({"metadata": [update("k" * 129)]}, "longer than 128"),
+        ({"metadata": [update(a="\x00")]}, "NUL character"),
     ],
 )
 def test_a_bad_body_is_400_naming_the_problem_and_stores_nothing(
@@ -183,6 +184,7 @@ def test_a_bad_update_on_a_step_op_is_dropped_and_never_fails_the_step(run_a):  
     op_metadata_apply(run_a, op([good, score]), attempt=0)
     op_metadata_apply(run_a, op([good, {"scope": "run", **update(op="nope")}]), attempt=1)
     op_metadata_apply(run_a, op([{"scope": "request", **update(b=2)}]), attempt=1)
+    op_metadata_apply(run_a, op([{"scope": "step", **update(b="\x00")}]), attempt=1)
     assert stored(run_a) == {
         ("step", "fetch", "", "userland.default"): {"a": 1},
         ("run", "", "", "inngest.score"): {"q": {"value": 1}},

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from controlplane.events.validation import EventRejected, ensure_storable
 from controlplane.runs.history import history_append
 from controlplane.runs.models import HistoryKind, MetadataScope, Run, RunMetadata
 
@@ -97,6 +98,10 @@ def _parse_update(item, where: str) -> Update:
         raise MetadataRefused(
             f"`{where}` is {size} bytes; an update holds at most {MAX_UPDATE_BYTES}.", 413
         )
+    try:
+        ensure_storable({"kind": kind, "values": values})  # an op's come unchecked so far
+    except EventRejected as exc:
+        raise MetadataRefused(f"`{where}` cannot be stored: {exc.message}") from None
     return Update(kind, op, values)
 
 
@@ -166,7 +171,7 @@ def metadata_apply(run: Run, target: Target, updates: list[Update]) -> None:
         row.values = combine(row.values, update)
         row.size, row.attempt = len(update.kind) + values_size(row.values), target.attempt
         rows[update.kind] = row
-    changed = {u.kind for u in updates}
+    changed = list(dict.fromkeys(u.kind for u in updates))  # saved in the order they came
     others = run.metadata.exclude(
         scope=target.scope, step_id=target.step_id, span_id=target.span_id, kind__in=changed
     )
@@ -181,8 +186,8 @@ def metadata_apply(run: Run, target: Target, updates: list[Update]) -> None:
 
 
 def op_metadata_apply(run: Run, op, *, attempt: int) -> None:
-    """The updates riding on a step's op. A bad one is dropped with a warning, as Inngest
-    does: it never fails the step."""
+    """The updates riding on a step's op, all or none: a bad one drops them with a warning
+    (Inngest drops it too), never failing the step."""
     raw, step_id = op.metadata, op.id
     try:
         if not isinstance(raw, list):
