@@ -47,8 +47,8 @@ def run(report) -> None:
     env = bootstrap(database)
     with _App(env["signing_key"]) as app:
         app.start("http://127.0.0.1:9")  # the baselines call the app directly
-        report.baselines["B5_one"] = _direct(app, "one", steps=1)
-        report.baselines["B5_ten"] = _direct(app, "ten", steps=10)
+        report.baselines["B5_one"] = _direct(app, "bench-one", steps=1)
+        report.baselines["B5_ten"] = _direct(app, "bench-ten", steps=10)
         for backend in ("local", "celery"):
             with _executor(backend, database) as executor:
                 app.start(executor.url)
@@ -135,26 +135,38 @@ class _App:
             self.process.wait(timeout=10)
 
 
-def _direct(app: _App, function: str, *, steps: int) -> dict:
-    """Call the app like the engine does, from WORKERS threads, for BASELINE_SECONDS."""
-    url = f"{app.url}?fnId=bench-{function}&stepId=step"
+def _direct(
+    app,
+    slug: str,
+    *,
+    steps: int,
+    event: str = "bench/direct",
+    ctx: dict | None = None,
+    seconds: float = BASELINE_SECONDS,
+) -> dict:
+    """Call the app's function `slug` like the engine does, from WORKERS threads, for
+    `seconds`. `app`: anything with `url` and `signing_key`; `event`: the triggering event's
+    name (the TS SDK checks it against the function's triggers); `ctx`: added to each
+    request's."""
+    url = f"{app.url}?fnId={slug}&stepId=step"
     done, durations = [0], []
-    deadline = time.monotonic() + BASELINE_SECONDS
+    deadline = time.monotonic() + seconds
     lock = threading.Lock()
 
     def caller() -> None:
         client = httpx.Client(timeout=30)
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            _one_run(client, url, app.signing_key, steps)
+            _one_run(client, url, app.signing_key, event, ctx or {})
             with lock:
                 done[0] += 1
                 durations.append(time.perf_counter() - started)
 
     started = time.monotonic()
     with ThreadPoolExecutor(WORKERS) as pool:
-        for _ in range(WORKERS):
-            pool.submit(caller)
+        callers = [pool.submit(caller) for _ in range(WORKERS)]
+    for each in callers:
+        each.result()  # a caller's error, raised here rather than lost
     seconds = time.monotonic() - started
     return {
         "runs_per_s": round(done[0] / seconds, 1),
@@ -163,9 +175,10 @@ def _direct(app: _App, function: str, *, steps: int) -> dict:
     }
 
 
-def _one_run(client: httpx.Client, url: str, key: str, steps: int) -> None:
+def _one_run(client: httpx.Client, url: str, key: str, name: str, extra_ctx: dict) -> None:
+    """One run, call after call with the growing memo, until the app answers 200."""
     event = {
-        "name": "bench/direct",
+        "name": name,
         "data": {},
         "id": "01JBENCH",
         "ts": int(time.time() * 1000),
@@ -180,6 +193,7 @@ def _one_run(client: httpx.Client, url: str, key: str, steps: int) -> None:
             "use_api": False,
             "disable_immediate_execution": False,
             "stack": {"stack": stack, "current": len(stack)},
+            **extra_ctx,
         }
         body = {"event": event, "events": [event], "steps": memo, "ctx": ctx}
         body.update(version=2, use_api=False)
@@ -197,6 +211,8 @@ def _one_run(client: httpx.Client, url: str, key: str, steps: int) -> None:
         if answer.status_code == 200:
             return
         [op] = answer.json()
+        if op["op"] == "RunComplete":  # how the TS SDK ends a run it checkpointed
+            return
         memo[op["id"]] = {"data": op["data"]}
         stack.append(op["id"])
 
@@ -204,13 +220,13 @@ def _one_run(client: httpx.Client, url: str, key: str, steps: int) -> None:
 class _executor:
     """The server with the given backend (and, for Celery, a worker process beside it)."""
 
-    def __init__(self, backend: str, database: str, **settings: str):
-        self.backend, self.database = backend, database
+    def __init__(self, backend: str, database: str, *, broker: str = BROKER, **settings: str):
+        self.backend, self.database, self.broker = backend, database, broker
         self.server = Server(
             database,
             executor=backend == "local",
             EXECUTOR_BACKEND=backend,
-            CELERY_BROKER_URL=BROKER,
+            CELERY_BROKER_URL=broker,
             LOCAL_WORKERS=str(WORKERS),
             DB_POOL_SIZE="8",
             **settings,
@@ -224,7 +240,7 @@ class _executor:
     def __enter__(self) -> "_executor":
         self.server.__enter__()
         if self.backend == "celery":
-            redis.Redis.from_url(BROKER).flushdb()
+            redis.Redis.from_url(self.broker).flushdb()
             command = [sys.executable, "-m", "celery", "-A", "controlplane", "worker"]
             command += ["--pool", "threads", "-c", str(WORKERS), "--loglevel", "WARNING"]
             command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
