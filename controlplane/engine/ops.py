@@ -96,16 +96,21 @@ def _retry_or_fail(run: Run, job: Job, error: dict, *, retriable: bool, at, fx: 
             error=error,
             at=at.isoformat(),
         )
-        job_schedule(
-            run,
-            JobKind.CALL,
-            step_id=job.step_id,
-            attempt=job.attempt + 1,
-            at=at,
-            payload=job_retry_payload(job),
-        )
+        _call_again(run, job, at)
         return
     run_fail(run, error, fx=fx)
+
+
+def _call_again(run: Run, job: Job, at) -> None:
+    """The same call's next attempt (its job id carried on)."""
+    job_schedule(
+        run,
+        JobKind.CALL,
+        step_id=job.step_id,
+        attempt=job.attempt + 1,
+        at=at,
+        payload=job_retry_payload(job),
+    )
 
 
 def _apply_ops(run: Run, job: Job, ops: list[Op], *, fx: Effects) -> None:
@@ -231,14 +236,7 @@ def _step_error(run, job, op, fx):
         retry_at=at.isoformat(),
     )
     # "The same call again": a discovery that ran the step immediately is retried as discovery.
-    job_schedule(
-        run,
-        JobKind.CALL,
-        step_id=job.step_id,
-        attempt=job.attempt + 1,
-        at=at,
-        payload=job_retry_payload(job),
-    )
+    _call_again(run, job, at)
     return Applied.PROGRESS
 
 
