@@ -54,6 +54,8 @@ def pytest_collection_modifyitems(items):
         params = item.callspec.params.values() if hasattr(item, "callspec") else ()
         if parts[0] == "browser":
             item.add_marker(pytest.mark.browser)
+        if parts[0] == "chaos":
+            item.add_marker(pytest.mark.chaos)
         if parts[0] == "engine" or parts[-1].startswith(SDK_MODULES) or fixtures & SDK_APP_FIXTURES:
             item.add_marker(pytest.mark.sdk)
         if "celery" in params or "celery_worker" in fixtures:

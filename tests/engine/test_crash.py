@@ -58,23 +58,10 @@ def executor_process(kind: str):
 
 
 @pytest.fixture(params=["local", "celery"])
-def executor_kind(request, settings):
+def executor_kind(request):
     if request.param == "celery":
-        # Events sent by the test process are published to the worker's broker.
-        from controlplane.celery import app as celery_app
-        from controlplane.engine.backends import backend
-
-        broker = celery_broker_url()
-        if broker is None:
-            pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
-        celery_app.conf.broker_url = broker
-        settings.CELERY_TASK_DEFAULT_QUEUE = ENGINE_ENV["CELERY_QUEUE"]
-        settings.EXECUTOR_BACKEND = "celery"
-        backend.cache_clear()
-        yield request.param
-        backend.cache_clear()
-    else:
-        yield request.param
+        request.getfixturevalue("celery_publisher")
+    return request.param
 
 
 def _wait_for_lines(path: Path, count: int, timeout: float = 20) -> None:
