@@ -14,6 +14,8 @@ import threading
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
+from controlplane.transactions import pending_on_commit
+
 logger = logging.getLogger(__name__)
 
 # The event loop of this process's ASGI server, once a consumer has run on it.
@@ -83,15 +85,10 @@ def run_changed(run, history_id: int, step_id: str = "") -> None:
     Once per run per transaction: a later row of the same run joins the pending callback. A
     rolled-back transaction drops its callbacks, so nothing is sent for it.
     """
-    connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        # Django keeps (savepoint ids, callback, robust) per registration until commit and
-        # drops those of a rolled-back savepoint, so a callback still listed here will run if
-        # this row commits: join it.
-        for _savepoints, callback, _robust in connection.run_on_commit:
-            if isinstance(callback, _RunChanged) and callback.run_id == run.pk:
-                callback.add(history_id, step_id)
-                return
+    pending = pending_on_commit(lambda c: isinstance(c, _RunChanged) and c.run_id == run.pk)
+    if pending is not None:
+        pending.add(history_id, step_id)
+        return
     callback = _RunChanged(run.pk, run.environment_id, run.function_id, history_id)
     callback.add(history_id, step_id)
     transaction.on_commit(callback, robust=True)
