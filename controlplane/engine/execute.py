@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from controlplane.engine.backends import backend
+from controlplane.engine.backends import backend_notify
 from controlplane.engine.client import call_app, step_url
 from controlplane.engine.defers import defers_for_request
 from controlplane.engine.effects import Effects
@@ -78,7 +78,7 @@ def _in_run_transaction(
             return None
         if queues := [key for key in (job.ck1, job.ck2) if key]:
             # The call's concurrency slots are free now: the next call in line may go.
-            transaction.on_commit(lambda: backend().slots_freed(queues))
+            backend_notify(queues=queues)
         if keep:
             jobs_keep_next_call(run, owner=owner)
         fx = Effects()
