@@ -96,7 +96,7 @@ class _PageConsumer(AsyncWebsocketConsumer):
         self.query = QueryDict(self.scope["query_string"].decode())
         self.group = await database_sync_to_async(self.resolve)()
         if not self.group:
-            # Logged: Channels' own refusals (e.g. the origin check) say nothing.
+            # Logged, like the origin check's refusals (dashboard/origins.py).
             logger.info("websocket refused: %s", self.scope["path"])
             await self.close()
             return

@@ -21,7 +21,8 @@ from tests.otp import code_for_device
 from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ORIGIN = (b"origin", b"http://127.0.0.1")
+# A page of the server at http://127.0.0.1 (Host is what the browser connected to).
+HOST, ORIGIN = (b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")
 
 
 @pytest.fixture
@@ -71,6 +72,8 @@ async def received(socket: WebsocketCommunicator) -> str:
 
 
 async def connect(path: str, *headers) -> tuple[WebsocketCommunicator, bool]:
+    if all(name != b"host" for name, _ in headers):
+        headers = (HOST, *headers)
     communicator = WebsocketCommunicator(application, path, headers=list(headers))
     connected, _ = await communicator.connect()
     return communicator, connected
