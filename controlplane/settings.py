@@ -220,6 +220,9 @@ REAUTH_MAX_AGE_SECONDS = env_int("REAUTH_MAX_AGE_SECONDS", 5 * 60, minimum=1)
 OTP_TOTP_ISSUER = SITE_NAME
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
+# An open websocket checks its person may still see its page at least this often (removals
+# and second-factor changes close it at once; this catches expiry and lost announcements).
+WEBSOCKET_RECHECK_SECONDS = env_float("WEBSOCKET_RECHECK_SECONDS", 60, minimum=1)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
