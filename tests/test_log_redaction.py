@@ -39,6 +39,15 @@ def test_an_access_log_line_keeps_its_shape_without_the_key():
     assert stream.getvalue() == f'127.0.0.1:5000 "POST /e/{key[:8]}... HTTP/1.1" 200 OK\n'
 
 
+def test_a_url_object_is_redacted_as_its_text(caplog):
+    key = secrets.token_hex(32)
+    url = httpx.URL(f"http://127.0.0.1:8288/e/{key}")
+    logging.getLogger("httpx").warning("HTTP Request: %s %s %d", "POST", url, 200)
+    assert caplog.records[-1].getMessage() == (
+        f"HTTP Request: POST http://127.0.0.1:8288/e/{key[:8]}... 200"
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_servers_output_holds_no_key_of_the_requests_it_served(world, tmp_path):
     _key, event_key = event_key_create(environment=world.prod_a, actor=world.owner, name="ci")

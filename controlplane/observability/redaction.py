@@ -37,8 +37,18 @@ def install() -> None:
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):  # kept a tuple: uvicorn's access log unpacks it
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_redacted_arg(arg) for arg in record.args)
         return record
 
     redacting.redacts = True
     logging.setLogRecordFactory(redacting)
+
+
+def _redacted_arg(arg):
+    """The argument's text redacted if it holds a secret (a string, or an object such as the
+    `URL` httpx logs), else the argument itself; numbers stay numbers, for `%d`."""
+    if arg is None or isinstance(arg, int | float):
+        return arg
+    text = str(arg)
+    redacted = redact(text)
+    return redacted if redacted != text else arg
