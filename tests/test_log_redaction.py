@@ -31,11 +31,14 @@ def test_an_access_log_line_keeps_its_shape_without_the_key():
     handler = logging.StreamHandler(stream)
     handler.setFormatter(AccessFormatter('%(client_addr)s "%(request_line)s" %(status_code)s'))
     access = logging.getLogger("uvicorn.access")  # as uvicorn logs each request
+    level = access.level  # a live server of the session may have quietened it
     access.addHandler(handler)
+    access.setLevel(logging.INFO)
     try:
         access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "POST", f"/e/{key}", "1.1", 200)
     finally:
         access.removeHandler(handler)
+        access.setLevel(level)
     assert stream.getvalue() == f'127.0.0.1:5000 "POST /e/{key[:8]}... HTTP/1.1" 200 OK\n'
 
 
