@@ -116,6 +116,11 @@ class Function(models.Model):
         return self.config["steps"]["step"]["runtime"]["url"]
 
     @property
+    def is_endpoint(self) -> bool:
+        """A durable endpoint's route (engine/endpoints.py), called back as its caller called it."""
+        return "endpoint" in self.config
+
+    @property
     def max_attempts(self) -> int:
         """Attempts per step: declared retries + 1 (Inngest: 4 retries by default, 20 at most)."""
         retries = (self.config["steps"]["step"].get("retries") or {}).get("attempts")
