@@ -1,25 +1,34 @@
 """POST /v1/traces/userland as the TypeScript SDK's extended traces send it (OTLP/JSON): spans
 kept once per run, bounded, under their step; another environment's run or a span with no run
 rejected (OTLP's partial success); a bad export refused whole; the key and the format checked.
-The spans of a real SDK app: tests/engine/test_spans.py."""
+The spans of a real SDK app: tests/engine/test_spans.py; their step's row reaches the run page
+live."""
 
 import hashlib
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 
+from controlplane.engine.steps import step_memoize
 from controlplane.keys.selectors import active_signing_key
 from controlplane.keys.signatures import bearer_hash
 from controlplane.runs import spans as spans_module
 from controlplane.runs.models import HistoryKind, Span
 from tests.test_api_isolation import run_a  # noqa: F401 (a fixture)
+from tests.test_runs_live import ORIGIN, connect, cookie_of, received, run_path, signed_in_client
 
 pytestmark = pytest.mark.django_db
 LOAD = hashlib.sha1(b"load").hexdigest()
 
 
-def export(client, spans: list[dict], environment, *, content_type="application/json"):
-    key = bearer_hash(active_signing_key(environment)) if environment else "nope"
+def bearer(environment) -> str:
+    return bearer_hash(active_signing_key(environment)) if environment else "nope"
+
+
+def export(client, spans: list[dict], environment, *, content_type="application/json", key=None):
+    key = key or bearer(environment)
     return client.post(
         "/v1/traces/userland",
         data=json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}),
@@ -107,3 +116,22 @@ def test_the_endpoint_wants_the_key_and_otlp_json(client, run_a):  # noqa: F811
         HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert not_otlp.status_code == 400 and "resourceSpans" in not_otlp.json()["error"]
+
+
+@pytest.mark.django_db(transaction=True)  # the socket's consumer reads in its own thread
+def test_spans_reach_their_steps_row_on_the_run_page_live(client, world, run_a):  # noqa: F811
+    step_memoize(run_a, LOAD, {"data": 1}, name="load")
+    cookie, path = cookie_of(signed_in_client(world.viewer)), run_path(run_a)
+    spans, key = [span(run_a.public_id, "s1", name="db.query")], bearer(run_a.environment)
+
+    async def scenario():
+        socket, connected = await connect(path, ORIGIN, cookie)
+        assert connected
+        answer = await database_sync_to_async(export)(client, spans, None, key=key)
+        assert answer.status_code == 200
+        pushed = await received(socket)
+        assert f'id="step-{LOAD}"' in pushed and "1 span traced" in pushed
+        assert "db.query" in pushed
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
