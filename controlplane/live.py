@@ -28,8 +28,8 @@ def user_group(user_id: int) -> str:
 
 def sockets_recheck(*, user_ids) -> None:
     """After the current transaction commits, have every socket these people hold check again
-    that they may still watch its page (a membership removed, a second factor turned off, a
-    session ended); a socket that may not is closed."""
+    that they may still watch its page (a membership removed, two-factor authentication
+    required, a session ended); a socket that may not is closed."""
     messages = [(user_group(pk), {"type": "access.changed"}) for pk in user_ids]
     transaction.on_commit(lambda: publish(messages), robust=True)
 
