@@ -42,7 +42,8 @@ def make_user(email: str) -> User:
     return User.objects.create_user(email=email, password=PASSWORD)
 
 
-# The slow tiers, told by what a test starts; `make test-fast` runs everything else.
+# The slow tiers, told by what a test starts (or its folder); `make test-fast` runs everything
+# else.
 SDK_APP_FIXTURES = {"apps", "app_env"}  # tests/sync_fixtures.py, tests/engine/conftest.py
 SDK_MODULES = ("test_sdk_", "test_sync_")  # the SDKs themselves: Python apps, Node.js senders
 
@@ -54,6 +55,8 @@ def pytest_collection_modifyitems(items):
         params = item.callspec.params.values() if hasattr(item, "callspec") else ()
         if parts[0] == "browser":
             item.add_marker(pytest.mark.browser)
+        if parts[0] == "chaos":
+            item.add_marker(pytest.mark.chaos)
         if parts[0] == "engine" or parts[-1].startswith(SDK_MODULES) or fixtures & SDK_APP_FIXTURES:
             item.add_marker(pytest.mark.sdk)
         if "celery" in params or "celery_worker" in fixtures:
