@@ -46,9 +46,6 @@ ENDPOINTS = [
     "/v1/cancellations",
     "/v1/replays",
 ]
-# Found by this suite, not in issue 18's list: xfailed below until fixed.
-NESTING_500 = [(path, "deep nesting") for path in ENDPOINTS if not path.startswith("/e/")]
-REGISTER_HUGE_HTML = [("/fn/register", "a huge body")]
 
 # Rows that bad input must not add (cron's runs come and go meanwhile: not counted).
 CRON_RUNS = (
@@ -134,29 +131,8 @@ def send_all(shape, run: str, cases, figures) -> dict[str, str]:
 
 
 def test_bad_bodies_at_every_endpoint_get_a_clear_4xx(shape, run_id, figures):
-    known = set(NESTING_500 + REGISTER_HUGE_HTML)
-    cases = [(path, name) for path in ENDPOINTS for name in BAD_BODIES if (path, name) not in known]
+    cases = [(path, name) for path in ENDPOINTS for name in BAD_BODIES]
     assert send_all(shape, run_id, cases, figures) == {}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by tests/chaos (not in issue 18's list): deeply nested JSON answers an HTML "
-    "500 (RecursionError in json.loads) everywhere but the Event API, which says it nests too "
-    "deeply",
-)
-def test_deeply_nested_json_gets_a_clear_4xx(shape, run_id, figures):
-    assert send_all(shape, run_id, NESTING_500, figures) == {}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by tests/chaos (not in issue 18's list): a /fn/register body over Django's "
-    "DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) answers an HTML 400, where the other endpoints "
-    "answer a JSON 413",
-)
-def test_an_oversized_registration_gets_a_clear_4xx(shape, run_id, figures):
-    assert send_all(shape, run_id, REGISTER_HUGE_HTML, figures) == {}
 
 
 def test_the_event_apis_refusals_hold_on_a_server_process(shape, figures):

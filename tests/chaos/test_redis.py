@@ -69,11 +69,6 @@ def _dead(shape) -> list[str]:
     return [worker.name for worker in shape.workers if not worker.running]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: the Event API answers 500 after the events were committed when "
-    "publishing to the broker fails (a client's retry then duplicates them)",
-)
 def test_events_sent_while_the_broker_is_down_are_refused_or_stored(shape, figures):
     """An answer says what happened: a 2xx event is stored once; a refused one is not stored
     (once committed, the answer is 200 and the sweeper publishes later)."""
