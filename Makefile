@@ -10,7 +10,7 @@ PORT ?= 8288
 DEV_MODE_ENVIRONMENT ?= first
 
 # The tiers `make test-fast` leaves out (markers set in tests/conftest.py): what starts real SDK
-# apps, Chromium or Celery workers, and the fault and limit tests on real processes.
+# apps, Chromium or Celery workers, or kill and restart processes (the fault-injection suite).
 SLOW_MARKERS := browser or sdk or celery or chaos
 
 .PHONY: run test test-fast bench lint secrets

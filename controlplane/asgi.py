@@ -17,11 +17,11 @@ if settings.DATABASES["default"]["CONN_MAX_AGE"]:
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from controlplane.api.body_limit import EventBodyLimit  # noqa: E402
 from controlplane.lifespan import with_lifespan  # noqa: E402
 from controlplane.observability.websockets import count_websockets  # noqa: E402
+from dashboard.origins import same_origin_only  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = with_lifespan(
@@ -29,7 +29,7 @@ application = with_lifespan(
         {
             "http": EventBodyLimit(django_asgi_app),
             "websocket": count_websockets(
-                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                same_origin_only(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

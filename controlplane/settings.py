@@ -175,6 +175,10 @@ JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 30, minimum=1)
 # Celery backend: re-send a due job whose message may have been lost after this long.
 JOB_REPUBLISH_SECONDS = env_int("JOB_REPUBLISH_SECONDS", 30, minimum=1)
 ENGINE_POLL_SECONDS = env_float("ENGINE_POLL_SECONDS", 1.0, minimum=0.05)
+# Cron times missed while the scheduler was down run when it is back if they are at most this
+# old; older ones are skipped, logged and audited (engine/cron.py). At least a minute, so a fire
+# that is merely late still runs.
+CRON_CATCHUP_SECONDS = env_int("CRON_CATCHUP_SECONDS", 3600, minimum=60)
 # How long a worker keeps calling one run back as its steps finish before the run's next call
 # queues like any other (controlplane/engine/worker.py); 0 queues every call.
 ENGINE_KEEP_SECONDS = env_float("ENGINE_KEEP_SECONDS", 1.0, minimum=0)
@@ -224,6 +228,9 @@ REAUTH_MAX_AGE_SECONDS = env_int("REAUTH_MAX_AGE_SECONDS", 5 * 60, minimum=1)
 OTP_TOTP_ISSUER = SITE_NAME
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
+# An open websocket checks its person may still see its page at least this often (removals
+# and second-factor changes close it at once; this catches expiry and lost announcements).
+WEBSOCKET_RECHECK_SECONDS = env_float("WEBSOCKET_RECHECK_SECONDS", 60, minimum=1)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

@@ -4,18 +4,28 @@ Who may listen is checked as for the pages (`environment_view`): a signed-in per
 session passed their second factor, a member of the organization in the URL, the environment
 (and run) looked up through it. Anyone else's socket is closed before it is accepted. Group
 names come from primary keys found that way, never from the client.
+
+An open socket checks again, on the session and memberships as they are then, when a change
+of what its person may see is announced to their group (`sockets_recheck`) and every
+WEBSOCKET_RECHECK_SECONDS in case an announcement was lost; one that may no longer see its
+page is closed.
 """
 
 import asyncio
 import logging
 from collections import OrderedDict
+from importlib import import_module
+from types import SimpleNamespace
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.http import QueryDict
 
 from controlplane.accounts.selectors import session_is_verified_for, user_has_two_factor
 from controlplane.ids import is_ulid
+from controlplane.live import serving_on, user_group
 from controlplane.registry.selectors import function_in_environment
 from controlplane.runs import live
 from controlplane.runs.selectors import (
@@ -72,6 +82,11 @@ class Renders:
 RENDERS = Renders()
 
 
+# Close codes: the htmx ws extension reconnects after 1011 (through the full check), not after
+# ours (reloading the page shows why).
+ACCESS_ENDED, RECHECK_FAILED = 4403, 1011
+
+
 def environment_for(scope):
     """The environment of the socket's URL if this person may see it, else None."""
     user, session = scope["user"], scope["session"]
@@ -88,31 +103,83 @@ def environment_for(scope):
     )
 
 
+def scope_as_now(scope) -> dict:
+    """The scope with its session read again from the store and its user with it (anonymous
+    once the session ended, or its password changed)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    session = store(scope["session"].session_key)
+    return {**scope, "session": session, "user": get_user(SimpleNamespace(session=session))}
+
+
 class _PageConsumer(AsyncWebsocketConsumer):
-    group = ""
+    groups_joined: tuple[str, ...] = ()
+    environment_id: int | None = None
+    rechecks: asyncio.Task | None = None
 
     async def connect(self):
-        live.serving_on(asyncio.get_running_loop())
+        serving_on(asyncio.get_running_loop())
         self.query = QueryDict(self.scope["query_string"].decode())
-        self.group = await database_sync_to_async(self.resolve)()
-        if not self.group:
-            # Logged: Channels' own refusals (e.g. the origin check) say nothing.
+        group = await database_sync_to_async(self._resolve)()
+        if not group:
+            # Logged, like the origin check's refusals (dashboard/origins.py).
             logger.info("websocket refused: %s", self.scope["path"])
             await self.close()
             return
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = (group, user_group(self.scope["user"].pk))
+        for name in self.groups_joined:
+            await self.channel_layer.group_add(name, self.channel_name)
         await self.accept()
+        self.rechecks = asyncio.create_task(self._recheck_every(settings.WEBSOCKET_RECHECK_SECONDS))
         await self.caught_up()
 
     async def disconnect(self, code):
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.rechecks is not None:
+            self.rechecks.cancel()
+        for name in self.groups_joined:
+            await self.channel_layer.group_discard(name, self.channel_name)
+
+    def _resolve(self) -> str:
+        environment = environment_for(self.scope)
+        if environment is None:
+            return ""
+        self.environment_id = environment.pk
+        return self.resolve(environment)
+
+    async def access_changed(self, message):
+        """Someone changed what this socket's person may see (`sockets_recheck`)."""
+        await self.recheck()
+
+    async def _recheck_every(self, seconds: float) -> None:
+        """The safety net for announcements that never arrived (a channel layer is
+        best-effort) and for what nobody announces (a session that expired)."""
+        while True:
+            await asyncio.sleep(seconds)
+            if await self.recheck():
+                return
+
+    async def recheck(self) -> bool:
+        """Close the socket unless its person may still see the page; True if closed."""
+        try:
+            allowed = await database_sync_to_async(self._still_allowed)()
+        except Exception:
+            logger.exception("websocket access not rechecked: %s", self.scope["path"])
+            await self.close(code=RECHECK_FAILED)
+            return True
+        if not allowed:
+            logger.info("websocket closed, access ended: %s", self.scope["path"])
+            await self.close(code=ACCESS_ENDED)
+        return not allowed
+
+    def _still_allowed(self) -> bool:
+        environment = environment_for(scope_as_now(self.scope))
+        return environment is not None and environment.pk == self.environment_id
 
     async def receive(self, text_data=None, bytes_data=None):
         """Pages only listen; what a client sends is ignored."""
 
-    def resolve(self) -> str:
-        """Look up what the socket watches; its group name, or "" to refuse it."""
+    def resolve(self, environment) -> str:
+        """Look up what the socket watches in the environment its person may see; its group
+        name, or "" to refuse it."""
         raise NotImplementedError
 
     async def caught_up(self) -> None:
@@ -131,14 +198,9 @@ class RunConsumer(_PageConsumer):
     """`ws/<org>/<env>/runs/<run_id>/?after=<last timeline row the page shows>&status=<its
     status>`: the run's header and changed steps."""
 
-    def resolve(self) -> str:
-        environment = environment_for(self.scope)
+    def resolve(self, environment) -> str:
         run_id = self.scope["url_route"]["kwargs"]["run_id"]
-        run = (
-            environment
-            and is_ulid(run_id)
-            and run_for_page(environment=environment, public_id=run_id)
-        )
+        run = is_ulid(run_id) and run_for_page(environment=environment, public_id=run_id)
         if not run:
             return ""
         self.run, self.status = run, self.query.get("status", "")
@@ -197,9 +259,8 @@ class RunsConsumer(_PageConsumer):
     page of the runs list. Runs newer than the top one are prepended, others replace their row
     (htmx ignores a row the page does not show)."""
 
-    def resolve(self) -> str:
-        environment = environment_for(self.scope)
-        if environment is None or "after" in self.query:
+    def resolve(self, environment) -> str:
+        if "after" in self.query:
             return ""
         query = self.query.copy()
         top = query.pop("top", [""])[0]
@@ -243,12 +304,9 @@ class FunctionFlowConsumer(_PageConsumer):
 
     INTERVAL = 1.0
 
-    def resolve(self) -> str:
-        environment = environment_for(self.scope)
+    def resolve(self, environment) -> str:
         function_id = self.scope["url_route"]["kwargs"]["function_id"]
-        function = environment and function_in_environment(
-            environment=environment, public_id=function_id
-        )
+        function = function_in_environment(environment=environment, public_id=function_id)
         if not function:
             return ""
         self.function = function

@@ -42,7 +42,8 @@ def make_user(email: str) -> User:
     return User.objects.create_user(email=email, password=PASSWORD)
 
 
-# The slow tiers, told by what a test starts; `make test-fast` runs everything else.
+# The slow tiers, told by what a test starts (or its folder); `make test-fast` runs everything
+# else.
 SDK_APP_FIXTURES = {"apps", "app_env"}  # tests/sync_fixtures.py, tests/engine/conftest.py
 SDK_MODULES = ("test_sdk_", "test_sync_")  # the SDKs themselves: Python apps, Node.js senders
 
@@ -139,3 +140,29 @@ def _close_server_thread_connections():
                 break
             time.sleep(0.1)
     connection.close()
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at another broker, dropping the connections it pooled
+    for the last one (Celery's own reset after a fork)."""
+    from controlplane.celery import app
+
+    app.conf.broker_url = url
+    app._after_fork()
+
+
+@pytest.fixture
+def refusing_broker(settings):
+    """The Celery backend with a broker that refuses every connection (nothing listens at its
+    address), for the server in this process (`client`, `live_server_url`)."""
+    from controlplane.celery import app
+    from controlplane.engine.backends import backend
+    from tests.live import free_port
+
+    settings.EXECUTOR_BACKEND = "celery"
+    backend.cache_clear()
+    saved = app.conf.broker_url
+    use_broker(f"redis://127.0.0.1:{free_port()}/0")
+    yield
+    use_broker(saved)
+    backend.cache_clear()

@@ -1,23 +1,31 @@
-"""Counting the PostgreSQL connections a process holds, told apart by its `application_name`."""
+"""Counting the PostgreSQL connections processes hold, each told apart by its
+`application_name`."""
 
 import contextlib
 import threading
 
 import psycopg
 
-_HELD = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+_HELD = (
+    "SELECT application_name, count(*) FROM pg_stat_activity "
+    "WHERE application_name = ANY(%s) GROUP BY 1"
+)
+ALL = "all"
 
 
 @contextlib.contextmanager
-def connections_held(database_url: str, application: str):
-    """Yields a one-item list: the most connections `application` held at once while the block
-    ran, sampled every 20 ms on a connection of its own."""
-    peak, stop = [0], threading.Event()
+def connections_held(database_url: str, applications: list[str]):
+    """Yields a dict: for each application, the most connections it held at once while the
+    block ran, and under ALL the most they held together; sampled every 20 ms on a connection
+    of its own."""
+    peak, stop = dict.fromkeys([*applications, ALL], 0), threading.Event()
     with psycopg.connect(database_url, autocommit=True) as watcher:
 
         def sample():
             while not stop.wait(0.02):
-                peak[0] = max(peak[0], watcher.execute(_HELD, [application]).fetchone()[0])
+                held = dict(watcher.execute(_HELD, [applications]).fetchall())
+                for name, count in [*held.items(), (ALL, sum(held.values()))]:
+                    peak[name] = max(peak[name], count)
 
         sampler = threading.Thread(target=sample, name="connections-held", daemon=True)
         sampler.start()

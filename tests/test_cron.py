@@ -1,14 +1,17 @@
 """Cron strings as Inngest takes them, their next fire times, and their celery-beat rows."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from controlplane.engine.cron import cron_tick, fire_cron
 from controlplane.registry.cron import CronError, cron_next_times, cron_parse
 from controlplane.registry.models import Function
 from controlplane.registry.services import app_register, app_set_archived
+from controlplane.runs.models import Run
+from controlplane.tenancy.models import AuditEntry
 from tests.registrations import function, python_body
 
 NOON = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # a Friday, two days before Paris goes to CEST
@@ -143,3 +146,105 @@ def test_archiving_an_app_pauses_its_cron_rows(world):
     assert not PeriodicTask.objects.get().enabled
     app_set_archived(app=sync.app, actor=world.owner, archived=False)
     assert PeriodicTask.objects.get().enabled
+
+
+# --- fires: each scheduled time once, whatever the fire's own time -----------------------------
+
+SECOND, MINUTE, HOUR = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1)
+
+
+@pytest.fixture
+def every_minute(world) -> Function:
+    sync = app_register(
+        environment=world.prod_a,
+        payload=python_body("crons", [function("crons", "tick", triggers=[{"cron": "* * * * *"}])]),
+        kind="out_of_band",
+    )
+    return sync.app.functions.get(slug="crons-tick")
+
+
+def first_minute(fn: Function) -> datetime:
+    """The first time the function's cron is due: the minute after its sync."""
+    return fn.triggers.get().cron_next_at
+
+
+def scheduled_minutes(fn: Function) -> list[datetime]:
+    runs = Run.objects.filter(function=fn).select_related("event").order_by("id")
+    return [datetime.fromisoformat(run.event.data["scheduledAt"]) for run in runs]
+
+
+@pytest.mark.django_db
+def test_each_fire_runs_the_minute_it_was_scheduled_for(every_minute):
+    noon = first_minute(every_minute)
+    assert fire_cron(function=every_minute.public_id, cron="* * * * *", now=noon + 57 * SECOND)
+    assert fire_cron(function=every_minute.public_id, cron="* * * * *", now=noon + 61 * SECOND)
+    assert scheduled_minutes(every_minute) == [noon, noon + MINUTE]
+
+
+@pytest.mark.django_db
+def test_a_late_fire_keeps_its_minute_and_the_next_minute_still_runs(every_minute):
+    noon = first_minute(every_minute)
+    # The fire of `noon` comes a minute late (a backlog, a broker restart), then the next one.
+    assert fire_cron(function=every_minute.public_id, cron="* * * * *", now=noon + 61 * SECOND)
+    fire_cron(function=every_minute.public_id, cron="* * * * *", now=noon + 65 * SECOND)
+    assert scheduled_minutes(every_minute) == [noon, noon + MINUTE]
+
+
+@pytest.mark.django_db
+def test_a_minute_fired_twice_runs_once(world):
+    sync = app_register(
+        environment=world.prod_a,
+        payload=python_body(
+            "crons",
+            [function("crons", "both", triggers=[{"cron": "* * * * *"}, {"cron": "*/2 * * * *"}])],
+        ),
+        kind="out_of_band",
+    )
+    fn = sync.app.functions.get()
+    # The next even minute: both crons are due then (and every minute before it once).
+    first, even = sorted(fn.triggers.values_list("cron_next_at", flat=True))
+    for _ in range(2):  # two schedulers, or a beat restarted within the minute
+        for cron in ("* * * * *", "*/2 * * * *"):
+            fire_cron(function=fn.public_id, cron=cron, now=even + 2 * SECOND)
+    assert scheduled_minutes(fn) == [first, even] if first < even else [even]
+
+
+@pytest.mark.django_db
+def test_minutes_missed_while_the_scheduler_was_down_run_once_when_it_is_back(every_minute):
+    noon = first_minute(every_minute)
+    assert cron_tick(now=noon + 4 * MINUTE + 30 * SECOND) == 5
+    assert cron_tick(now=noon + 4 * MINUTE + 40 * SECOND) == 0
+    assert cron_tick(now=noon + 5 * MINUTE) == 1
+    assert scheduled_minutes(every_minute) == [noon + n * MINUTE for n in range(6)]
+
+
+@pytest.mark.django_db
+def test_minutes_older_than_the_catch_up_window_are_skipped_and_audited(
+    every_minute, settings, caplog
+):
+    settings.CRON_CATCHUP_SECONDS = 600
+    noon = first_minute(every_minute)
+    assert cron_tick(now=noon + 2 * HOUR) == 10
+    assert scheduled_minutes(every_minute) == [
+        noon + 2 * HOUR - n * MINUTE for n in range(9, -1, -1)
+    ]
+    [entry] = AuditEntry.objects.filter(action="cron.skipped")
+    assert entry.actor_label == "system" and entry.target_label == str(every_minute)
+    assert entry.data == {
+        "cron": "* * * * *",
+        "from": noon.isoformat(),
+        "until": (noon + 2 * HOUR - 10 * MINUTE).isoformat(),
+    }
+    assert "skipped its times from" in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_archived_apps_cron_fires_nothing_and_resumes_from_now(world, every_minute):
+    noon = first_minute(every_minute)
+    app_set_archived(app=every_minute.app, actor=world.owner, archived=True)
+    assert cron_tick(now=noon + 3 * MINUTE) == 0
+    app_set_archived(app=every_minute.app, actor=world.owner, archived=False)
+    resumed = first_minute(every_minute)  # the minute after the unarchiving: nothing is owed
+    assert resumed == cron_next_times("* * * * *", count=1)[0]
+    assert cron_tick(now=resumed) == 1
+    assert scheduled_minutes(every_minute) == [resumed]

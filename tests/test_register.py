@@ -293,3 +293,20 @@ def test_a_registration_without_app_or_url_is_refused(client, world):
         "names no app" in response.json()["error"] and "no http(s) url" in response.json()["error"]
     )
     assert not App.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, 400, "nests too deeply"),
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1]", 400, "must be a JSON object"),
+        (b'{"url": "' + b"x" * (3 * 1024 * 1024) + b'"}', 413, "too large"),
+    ],
+)
+def test_a_bad_registration_body_is_a_json_4xx_and_stores_nothing(
+    client, world, body, status, message
+):
+    response = post(client, body, bearer(world.prod_a))
+    assert response.status_code == status and message in response.json()["error"]
+    assert not world.prod_a.apps.exists()

@@ -170,11 +170,6 @@ def test_keys_tenants_and_run_ids(client, world, run_a):  # noqa: F811
     assert client.get(f"/v1/runs/{run_a.public_id}/metadata").status_code == 405
 
 
-def test_exported_spans_are_refused_with_a_reason(client, world):
-    response = client.post("/v1/traces/userland", data=b"", content_type="application/json")
-    assert response.status_code == 501 and "/v1/traces/userland" in response.json()["error"]
-
-
 def test_a_bad_update_on_a_step_op_is_dropped_and_never_fails_the_step(run_a):  # noqa: F811
     def op(metadata) -> Op:
         return Op(op="StepRun", id="h1", display_name="fetch", metadata=metadata)

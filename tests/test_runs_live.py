@@ -21,7 +21,8 @@ from tests.otp import code_for_device
 from tests.registrations import function, python_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ORIGIN = (b"origin", b"http://127.0.0.1")
+# A page of the server at http://127.0.0.1 (Host is what the browser connected to).
+HOST, ORIGIN = (b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1")
 
 
 @pytest.fixture
@@ -71,6 +72,8 @@ async def received(socket: WebsocketCommunicator) -> str:
 
 
 async def connect(path: str, *headers) -> tuple[WebsocketCommunicator, bool]:
+    if all(name != b"host" for name, _ in headers):
+        headers = (HOST, *headers)
     communicator = WebsocketCommunicator(application, path, headers=list(headers))
     connected, _ = await communicator.connect()
     return communicator, connected
@@ -316,5 +319,109 @@ def test_the_function_page_is_told_to_refetch_its_flow_panel_at_most_once_a_seco
         assert 'id="flow-nudge"' in await socket.receive_from(timeout=3)
         assert await socket.receive_nothing(timeout=1.5)
         await socket.disconnect()
+
+    async_to_sync(scenario)()
+
+
+# --- Open sockets check again ---------------------------------------------------------------
+
+
+async def closed_with(socket: WebsocketCommunicator, timeout: float = 5) -> int:
+    """The code the socket is closed with next (nothing else may come before it)."""
+    message = await socket.receive_output(timeout)
+    assert message["type"] == "websocket.close", message
+    return message["code"]
+
+
+def test_a_member_removed_after_connecting_has_their_sockets_closed_at_once(world, fn_a, fn_b):
+    from controlplane.tenancy.models import Membership
+    from controlplane.tenancy.services import membership_remove
+
+    Membership.objects.create(organization=world.org_b, user=world.member, role="viewer")
+    path = run_path(function_invoke(function=fn_a, data={}))
+    cookie = cookie_of(signed_in_client(world.member))
+    in_a = world.org_a.memberships.get(user=world.member)
+    owner_of_a = world.org_a.memberships.get(user=world.owner)
+
+    async def scenario():
+        on_run, _ = await connect(path, ORIGIN, cookie)
+        on_list, _ = await connect("/ws/org-a/production/runs/", ORIGIN, cookie)
+        on_b, connected = await connect("/ws/org-b/production/runs/", ORIGIN, cookie)
+        assert connected
+        await database_sync_to_async(membership_remove)(
+            membership=in_a, actor_membership=owner_of_a
+        )
+        assert await closed_with(on_run) == 4403
+        assert await closed_with(on_list) == 4403
+        assert await on_b.receive_nothing(timeout=0.5)  # still a member of org B
+        await on_b.disconnect()
+        again, connected = await connect(path, ORIGIN, cookie)
+        assert not connected
+
+    async_to_sync(scenario)()
+
+
+def test_requiring_two_factor_closes_the_sockets_of_members_without_it(world, fn_a):
+    from controlplane.tenancy.services import organization_update
+
+    path = run_path(function_invoke(function=fn_a, data={}))
+    member = cookie_of(signed_in_client(world.member))
+    device = TOTPDevice.objects.create(user=world.owner, name="phone", confirmed=True)
+    owner = Client()
+    owner.post("/account/login/", {"email": world.owner.email, "password": PASSWORD})
+    assert owner.post("/account/login/verify/", {"code": code_for_device(device)}).status_code
+    owner_cookie = cookie_of(owner)
+
+    async def scenario():
+        members, _ = await connect(path, ORIGIN, member)
+        owners, connected = await connect(path, ORIGIN, owner_cookie)
+        assert connected
+        await database_sync_to_async(organization_update)(
+            organization=world.org_a, actor=world.owner, name="Org A", require_two_factor=True
+        )
+        assert await closed_with(members) == 4403
+        assert await owners.receive_nothing(timeout=0.5)
+        await owners.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_signing_out_closes_that_sessions_sockets_and_a_new_password_every_other(world, fn_a):
+    path = run_path(function_invoke(function=fn_a, data={}))
+    here, there, elsewhere = (signed_in_client(world.viewer) for _ in range(3))
+    new_password = "a new horse battery"
+
+    def change_password():
+        form = {"old_password": PASSWORD, "new_password1": new_password}
+        return here.post("/account/password/", {**form, "new_password2": new_password})
+
+    async def scenario():
+        sockets = [(await connect(path, ORIGIN, cookie_of(c)))[0] for c in (here, there, elsewhere)]
+        await database_sync_to_async(there.post)("/account/logout/")
+        assert await closed_with(sockets[1]) == 4403
+        assert await sockets[2].receive_nothing(timeout=0.3)
+        assert (await database_sync_to_async(change_password)()).status_code == 302
+        assert await closed_with(sockets[2]) == 4403
+        # The session that changed it goes on under a new key: its pages connect again.
+        again, connected = await connect(path, ORIGIN, cookie_of(here))
+        assert connected
+        await again.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_a_removal_nobody_announced_closes_the_socket_at_the_next_periodic_check(
+    world, fn_a, settings
+):
+    settings.WEBSOCKET_RECHECK_SECONDS = 0.3
+    path = run_path(function_invoke(function=fn_a, data={}))
+    cookie = cookie_of(signed_in_client(world.member))
+
+    async def scenario():
+        socket, connected = await connect(path, ORIGIN, cookie)
+        assert connected
+        assert await socket.receive_nothing(timeout=0.6)  # checked, still a member
+        await database_sync_to_async(world.org_a.memberships.filter(user=world.member).delete)()
+        assert await closed_with(socket, timeout=3) == 4403
 
     async_to_sync(scenario)()

@@ -10,13 +10,12 @@ Answers are shaped for both SDKs: Python relays the body (with HTTP 200, whateve
 TS reads `status`, `error` and `modified` from the body.
 """
 
-import json
-
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from controlplane.api.responses import error_response
+from controlplane.api.v1_base import ApiError, json_object_body
 from controlplane.keys.selectors import environment_for_bearer
 from controlplane.registry.models import SyncKind
 from controlplane.registry.services import app_register
@@ -47,11 +46,9 @@ def register(request):
             401,
         )
     try:
-        payload = json.loads(request.body)
-    except ValueError:
-        return error_response("The registration is not valid JSON.", 400)
-    if not isinstance(payload, dict):
-        return error_response("The registration is not a JSON object.", 400)
+        payload = json_object_body(request)  # 400 for bad JSON, 413 past the upload limit
+    except ApiError as exc:
+        return error_response(f"The registration: {exc.message}", exc.status)
     sync = app_register(
         environment=environment,
         payload=payload,

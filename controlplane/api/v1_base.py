@@ -137,12 +137,13 @@ def json_object_body(request) -> dict:
         return {}
     try:
         body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise ApiError("The request body must be a JSON object.")
+        ensure_storable(body)  # a NUL or a lone surrogate would reach the database and fail there
+    except RecursionError:
+        raise ApiError("The request body nests too deeply.") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ApiError("The request body must be a JSON object.")
-    try:
-        ensure_storable(body)  # a NUL or a lone surrogate would reach the database and fail there
     except EventRejected as exc:
         raise ApiError(f"The request body cannot be stored: {exc.message}", exc.status) from None
     return body

@@ -46,19 +46,27 @@ def async_checkpoint_parse(run_id: str, body) -> AsyncCheckpoint:
         raise CheckpointRefused("`fn_id` and `qi_id` must be the ones of the call's request.")
     if not isinstance(body.get("steps"), list) or not body["steps"]:
         raise CheckpointRefused("`steps` must be a non-empty list of step ops.")
+    ops = parse_checkpoint_ops(body["steps"], allowed=CHECKPOINT_OPS)
+    return AsyncCheckpoint(run_id, fn_id, int(qi_id), ops, _ms_time(body.get("request_started_at")))
+
+
+def parse_checkpoint_ops(steps, *, allowed: frozenset | None) -> list:
+    """The ops of a checkpoint; each needs an id, and with `allowed`, one of those opcodes."""
+    if not isinstance(steps, list):
+        raise CheckpointRefused("`steps` must be a list of step ops.")
     try:
-        ops = parse_ops(body["steps"])
+        ops = parse_ops(steps)
     except ValueError as exc:
         raise CheckpointRefused(f"`steps`: {exc}.") from None
     for op in ops:
-        if op.op not in CHECKPOINT_OPS:
+        if allowed is not None and op.op not in allowed:
             raise CheckpointRefused(
                 f"Cannot checkpoint opcode: {op.op} (this server takes only "
-                f"{', '.join(sorted(CHECKPOINT_OPS))} here)."
+                f"{', '.join(sorted(allowed))} here)."
             )
         if not op.id:
             raise CheckpointRefused(f"A checkpointed {op.op} op needs an `id`.")
-    return AsyncCheckpoint(run_id, fn_id, int(qi_id), ops, _ms_time(body.get("request_started_at")))
+    return ops
 
 
 def _ms_time(value) -> datetime | None:

@@ -1,6 +1,7 @@
 """Calling a function's app over HTTP (PROTOCOL.md 4.1-4.2, 4.6-4.8, 4.11) and classifying the
 answer: finished, step ops, or an error that is or is not worth retrying."""
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -13,7 +14,7 @@ from django.utils import timezone
 from controlplane.engine import transport
 from controlplane.engine.errors import app_error, standard_error
 from controlplane.engine.protocol import Op, parse_ops, parse_time, unwrap_streamed
-from controlplane.keys.signatures import canonical_json, sign_canonical_request, verify_response
+from controlplane.keys.signatures import canonical_body, sign_canonical_request, verify_response
 
 MIN_RETRY_AFTER, MAX_RETRY_AFTER = timedelta(seconds=1), timedelta(hours=24)
 
@@ -38,10 +39,41 @@ def step_url(function_url: str, step_id: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def endpoint_call(request: dict, *, force_step_plan: bool) -> dict:
+    """How a durable endpoint is called back (Inngest's httpv2 sync driver): as its caller
+    called it, the route, method, query, body and content type of the request that started the
+    run (`request`, the trigger's data). No execution payload: the SDK loads the run's state
+    from /v0/runs/{id}/... . The signature covers the body as the SDK reads it, JSON in JCS."""
+    url = request["domain"] + request["path"]
+    if request["query_params"]:
+        url += "?" + request["query_params"]
+    body = request["body"].encode()
+    try:
+        payload = canonical_body(body)
+    except ValueError:  # not JSON: the SDK signs what it reads
+        payload = body
+    headers = {
+        "Content-Type": request["content_type"] or "application/json",
+        # How the SDK tells a call back from the route's own callers, signed or not (dev mode).
+        "X-Inngest-Signature": "",
+    }
+    if force_step_plan:  # several steps at once: plan them, as disable_immediate_execution does
+        headers["X-Inngest-Force-Step-Plan"] = "true"
+    return dict(url=url, payload=payload, method=request["method"], headers=headers)
+
+
+def traceparent(run_id: str, request_id: str) -> str:
+    """W3C trace context for a call: one trace per run, one span per call. With it the TS SDK
+    exports the spans user code makes (extended traces) and collects AI attributes."""
+    trace_id = hashlib.sha256(run_id.encode()).hexdigest()[:32]
+    span_id = hashlib.sha256(request_id.encode()).hexdigest()[:16]
+    return f"00-{trace_id}-{span_id}-01"
+
+
 def call_app(
     *,
     url: str,
-    body: dict,
+    payload: bytes,
     signing_key: str | None,
     verification_keys: list[str],
     version: int,
@@ -49,27 +81,31 @@ def call_app(
     step_id: str,
     job_id: str,
     request_id: str,
+    method: str = "POST",
+    headers: dict | None = None,
 ) -> CallOutcome:
-    """POST the execution request. `signing_key` None means the dev-mode environment: unsigned.
+    """Send the execution request. `signing_key` None means the dev-mode environment: unsigned.
 
     The ids go in the headers Inngest sends them in: the SDKs hand `X-Inngest-Job-Id` and
-    `X-Request-Id` to user code and middleware (`ctx.jobId`, `ctx.requestId`)."""
-    payload = canonical_json(body)
+    `X-Request-Id` to user code and middleware (`ctx.jobId`, `ctx.requestId`). `method` and
+    `headers` differ from a POST of JSON only for a durable endpoint (`endpoint_call`)."""
     headers = {
         "Content-Type": "application/json",
+        **(headers or {}),
         "X-Inngest-Server-Kind": "cloud" if signing_key else "dev",
         "X-Run-ID": run_id,
         "X-Inngest-Step-Id": step_id,
         "X-Inngest-Job-Id": job_id,
         "X-Request-Id": request_id,
+        "traceparent": traceparent(run_id, request_id),
     }
     if version >= 1:
         headers["X-Inngest-Req-Version"] = str(version)
     if signing_key:
         headers["X-Inngest-Signature"] = sign_canonical_request(payload, signing_key)
     try:
-        status, answer_headers, raw = transport.post(
-            url, payload, headers, timeout=settings.SDK_CALL_TIMEOUT_SECONDS
+        status, answer_headers, raw = transport.send(
+            url, payload, headers, timeout=settings.SDK_CALL_TIMEOUT_SECONDS, method=method
         )
     except transport.CallTimeout:
         return _error("TimeoutError", "The app did not answer in time.", retriable=True)

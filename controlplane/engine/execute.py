@@ -1,7 +1,6 @@
 """Running one claimed job: call the app (or resume a step), then store the outcome and the next
 jobs in one transaction that holds the run's lock."""
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -9,8 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from controlplane.engine.backends import backend
-from controlplane.engine.client import call_app, step_url
+from controlplane.engine.backends import backend_notify
+from controlplane.engine.client import call_app, endpoint_call, step_url
 from controlplane.engine.connections import release_pooled_connection
 from controlplane.engine.defers import defers_for_request
 from controlplane.engine.effects import Effects
@@ -22,6 +21,7 @@ from controlplane.engine.steps import run_state_save, run_steps, step_resolve_pe
 from controlplane.engine.terminate import run_cancel
 from controlplane.ids import new_ulid
 from controlplane.keys.selectors import signing_keys_in_clear
+from controlplane.keys.signatures import canonical_json
 from controlplane.observability.hooks import run_started_observed, sdk_call_observed
 from controlplane.observability.logging import log_bind
 from controlplane.runs.history import history_append, history_batched
@@ -79,7 +79,7 @@ def _in_run_transaction(
             return None
         if queues := [key for key in (job.ck1, job.ck2) if key]:
             # The call's concurrency slots are free now: the next call in line may go.
-            transaction.on_commit(lambda: backend().slots_freed(queues))
+            backend_notify(queues=queues)
         if keep:
             jobs_keep_next_call(run, owner=owner)
         fx = Effects()
@@ -120,8 +120,32 @@ def _call(job: Job, owner: str, kept_run: Run | None, keep: bool) -> Kept | None
 
 
 def _request(run: Run, job: Job) -> dict:
-    """What `call_app` needs for this call: the body (PROTOCOL.md 4.4), the URL and the keys."""
+    """What `call_app` needs for this call: where and what to send, the ids and the keys."""
     environment, function = run.environment, run.function
+    ids = dict(
+        run_id=run.public_id,
+        step_id=job.step_id,
+        job_id=call_job_id(job),
+        request_id=new_ulid(),
+    )
+    if function.is_endpoint:
+        target = endpoint_call(run.event.data, force_step_plan=run.disable_immediate_execution)
+    else:
+        target = _execution_request(run, job, ids)
+    active, accepted = signing_keys_in_clear(environment)
+    return dict(
+        **target,
+        **ids,
+        signing_key=None if environment.is_dev_mode else active,
+        verification_keys=accepted,
+        version=run.sdk_version,
+    )
+
+
+def _execution_request(run: Run, job: Job, ids: dict) -> dict:
+    """The function's URL and the execution request's body (PROTOCOL.md 4.4), in JCS: the bytes
+    signed are the bytes sent."""
+    function = run.function
     steps, stack = memoized_steps(run)
     # Only a batch has more than its triggering event: spare the query otherwise.
     batch = function.config.get("batchEvents")
@@ -131,7 +155,7 @@ def _request(run: Run, job: Job) -> dict:
         else [run.event.as_sdk_payload()]
     )
     fields = dict(
-        run_id=run.public_id,
+        **ids,
         events=events,
         steps=steps,
         stack=stack,
@@ -139,29 +163,15 @@ def _request(run: Run, job: Job) -> dict:
         max_attempts=function.max_attempts,
         disable_immediate_execution=run.disable_immediate_execution,
         version=run.sdk_version,
-        step_id=job.step_id,
-        job_id=call_job_id(job),
-        request_id=new_ulid(),
         fn_id=str(function.public_id),
         qi_id=str(job.pk),  # this very row: a checkpoint quoting it is for the call in flight
         defers=defers_for_request(run),
     )
-    body = request_body(**fields)
-    if len(json.dumps(body)) > settings.MAX_REQUEST_BYTES:
+    payload = canonical_json(request_body(**fields))
+    if len(payload) > settings.MAX_REQUEST_BYTES:
         # Too big to send: the SDK fetches events and steps from /v0/runs/{id}/... (4.7).
-        body = request_body(**fields, use_api=True)
-    active, accepted = signing_keys_in_clear(environment)
-    return dict(
-        url=step_url(function.step_url, job.step_id),
-        body=body,
-        signing_key=None if environment.is_dev_mode else active,
-        verification_keys=accepted,
-        version=run.sdk_version,
-        run_id=run.public_id,
-        step_id=job.step_id,
-        job_id=fields["job_id"],
-        request_id=fields["request_id"],
-    )
+        payload = canonical_json(request_body(**fields, use_api=True))
+    return dict(url=step_url(function.step_url, job.step_id), payload=payload)
 
 
 def run_mark_started(run: Run, at) -> None:

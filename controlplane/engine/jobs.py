@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from controlplane.engine.backends import backend
+from controlplane.engine.backends import backend, backend_notify
 from controlplane.engine.errors import standard_error
 from controlplane.engine.protocol import DISCOVERY
 from controlplane.runs.history import history_append
@@ -70,7 +70,7 @@ def job_schedule(
     if keeper:
         run._kept_job = job
     else:
-        transaction.on_commit(lambda: backend().jobs_created([(job.pk, job.available_at)]))
+        backend_notify(jobs=[(job.pk, job.available_at)])
     return job
 
 
@@ -109,7 +109,7 @@ def jobs_reschedule(run: Run, *, at: datetime) -> None:
     jobs.update(
         available_at=at, sort_at=at - timedelta(seconds=run.priority), published_at=published
     )
-    transaction.on_commit(lambda: backend().jobs_created([(job_id, at) for job_id in moved]))
+    backend_notify(jobs=[(job_id, at) for job_id in moved])
 
 
 def _claimable(now: datetime):

@@ -43,15 +43,20 @@ def publish(jobs: list[tuple[int, datetime]], *, marked: bool = False) -> None:
         )
     now = timezone.now()
     for _job_id, available_at in jobs:
-        execute_next.apply_async(
-            eta=available_at if available_at > now else None,
-            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-        )
+        _send(eta=available_at if available_at > now else None)
+
+
+def _send(*, eta: datetime | None = None) -> None:
+    execute_next.apply_async(eta=eta, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
 
 
 @shared_task(name="controlplane.engine.tasks.execute_next", ignore_result=True)
 def execute_next() -> None:
     for job in jobs_claim_due(owner=_owner(), limit=1):
+        if job.published_at is None:
+            # A job never sent (a timer that came due before a sweep sent it) took the message
+            # of a job that was: send that one another, or it waits for JOB_REPUBLISH_SECONDS.
+            _send()
         run_claimed(job, owner=_owner())
 
 

@@ -1,7 +1,7 @@
 """The HTTP transport of step calls: one keep-alive connection per app host per worker thread.
 
 Step calls are the engine's hot path, and a general-purpose client (httpx) spent more CPU per
-call than storing the call's outcome. This sends a POST with http.client and keeps no state
+call than storing the call's outcome. This sends a request with http.client and keeps no state
 between calls but the open connection: no cookies carried from one app's answer into another
 call. Proxies are honoured as the environment sets them (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
 """
@@ -26,25 +26,28 @@ class CallFailed(Exception):
     """The app could not be reached, or the connection broke before an answer came."""
 
 
-def post(url: str, body: bytes, headers: dict, *, timeout: float) -> tuple[int, dict, bytes]:
-    """POST `body`; the answer's status, headers (lower-case names) and body."""
+def send(
+    url: str, body: bytes, headers: dict, *, timeout: float, method: str = "POST"
+) -> tuple[int, dict, bytes]:
+    """Send the request (a POST, but for a durable endpoint's own route); the answer's status,
+    headers (lower-case names) and body."""
     parts = urlsplit(url)
     key = (parts.scheme, parts.netloc, timeout)
     idle = _connections().pop(key, None)
     if idle is not None:
         try:
-            return _send(idle, key, url, parts, body, headers)
+            return _send(idle, key, method, url, parts, body, headers)
         except CallFailed:
             pass  # the app closed the idle connection: once more on a new one
-    return _send(_connect(parts, timeout), key, url, parts, body, headers)
+    return _send(_connect(parts, timeout), key, method, url, parts, body, headers)
 
 
-def _send(connection, key, url: str, parts: SplitResult, body: bytes, headers: dict):
+def _send(connection, key, method: str, url: str, parts: SplitResult, body: bytes, headers: dict):
     target = url if getattr(connection, "forward_proxy", False) else parts.path or "/"
     if parts.query and target is not url:
         target += f"?{parts.query}"
     try:
-        connection.request("POST", target, body=body, headers=headers)
+        connection.request(method, target, body=body or None, headers=headers)
         response = connection.getresponse()
         raw = response.read()
     except TimeoutError as exc:

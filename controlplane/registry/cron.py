@@ -8,8 +8,10 @@ day-of-month *and* the day-of-week match; the next fire times shown follow beat.
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.schedules import crontab_parser
@@ -92,22 +94,29 @@ def cron_next_times(
     expression: str, *, count: int = 5, after: datetime | None = None
 ) -> list[datetime]:
     """The next `count` fire times (aware, in the cron's time zone) after `after` (now)."""
+    return list(islice(cron_times(expression, after=after or datetime.now(UTC)), count))
+
+
+def cron_next_time(expression: str, *, after: datetime) -> datetime | None:
+    """The first fire time after `after`, or None if the cron never fires."""
+    return next(cron_times(expression, after=after), None)
+
+
+def cron_times(expression: str, *, after: datetime) -> Iterator[datetime]:
+    """Every fire time after `after`, in order (aware, in the cron's time zone)."""
     spec = cron_parse(expression)
     zone = ZoneInfo(spec.timezone)
-    after = (after or datetime.now(UTC)).astimezone(zone)
+    after = after.astimezone(zone)
     minutes, hours, days, months, weekdays = (sorted(s) for s in spec.sets())
-    times, day = [], after.date()
+    day = after.date()
     for _ in range(SEARCH_DAYS):
         if day.month in months and day.day in days and day.isoweekday() % 7 in weekdays:
             for hour in hours:
                 for minute in minutes:
                     moment = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
                     if moment > after:
-                        times.append(moment)
-                        if len(times) == count:
-                            return times
+                        yield moment
         day += timedelta(days=1)
-    return times
 
 
 def _task_name(trigger) -> str:
@@ -140,8 +149,13 @@ def cron_task_create(*, trigger, enabled: bool) -> PeriodicTask:
         f"{trigger.function.app.app_id}. Managed by app syncs: edits are overwritten.",
     )
     trigger.periodic_task = task
-    trigger.save(update_fields=["periodic_task"])
+    trigger.cron_next_at = _next_from_now(trigger.cron)
+    trigger.save(update_fields=["periodic_task", "cron_next_at"])
     return task
+
+
+def _next_from_now(expression: str) -> datetime | None:
+    return cron_next_time(expression, after=datetime.now(UTC))
 
 
 def cron_tasks_delete(triggers) -> None:
@@ -152,9 +166,15 @@ def cron_tasks_delete(triggers) -> None:
 
 
 def cron_tasks_set_enabled(*, app, enabled: bool) -> None:
+    """Pause or resume an app's cron rows. Resumed crons start again from now: the times they
+    were paused through are not owed (unlike times missed while the scheduler was down)."""
     tasks = PeriodicTask.objects.filter(function_trigger__function__app=app).exclude(
         enabled=enabled
     )
-    for task in tasks:
+    for task in tasks.select_related("function_trigger"):
         task.enabled = enabled
         task.save(update_fields=["enabled"])
+        if enabled:
+            trigger = task.function_trigger
+            trigger.cron_next_at = _next_from_now(trigger.cron)
+            trigger.save(update_fields=["cron_next_at"])

@@ -116,6 +116,11 @@ class Function(models.Model):
         return self.config["steps"]["step"]["runtime"]["url"]
 
     @property
+    def is_endpoint(self) -> bool:
+        """A durable endpoint's route (engine/endpoints.py), called back as its caller called it."""
+        return "endpoint" in self.config
+
+    @property
     def max_attempts(self) -> int:
         """Attempts per step: declared retries + 1 (Inngest: 4 retries by default, 20 at most)."""
         retries = (self.config["steps"]["step"].get("retries") or {}).get("attempts")
@@ -131,7 +136,7 @@ class FunctionTrigger(models.Model):
     """A trigger of a live function: event triggers are indexed for matching incoming events by
     name (a wildcard such as "app/*" is stored as declared and found through the patterns an
     event name expands to: registry/wildcards.py); cron triggers own the celery-beat row that
-    fires them."""
+    fires them and remember which scheduled time is next."""
 
     environment = models.ForeignKey(
         Environment, on_delete=models.CASCADE, related_name="function_triggers"
@@ -147,6 +152,9 @@ class FunctionTrigger(models.Model):
         blank=True,
         related_name="function_trigger",
     )
+    # The cron's next scheduled time not yet fired: firing moves it on in the transaction that
+    # stores the fires, so each scheduled time fires once, late or not (engine/cron.py).
+    cron_next_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -154,7 +162,12 @@ class FunctionTrigger(models.Model):
                 fields=["environment", "event_name"],
                 name="trigger_env_event",
                 condition=~Q(event_name=""),
-            )
+            ),
+            models.Index(
+                fields=["cron_next_at"],
+                name="trigger_cron_due",
+                condition=Q(cron_next_at__isnull=False),
+            ),
         ]
 
     def __str__(self):

@@ -6,18 +6,14 @@ database, so a message carries only ids: the run, the range of timeline rows thi
 appended, and the steps they were about.
 """
 
-import asyncio
 import logging
-import os
-import threading
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
+from controlplane.live import publish
+from controlplane.transactions import pending_on_commit
 
-# The event loop of this process's ASGI server, once a consumer has run on it.
-_server_loop: asyncio.AbstractEventLoop | None = None
+logger = logging.getLogger(__name__)
 
 
 def run_group(run_id: int) -> str:
@@ -26,12 +22,6 @@ def run_group(run_id: int) -> str:
 
 def runs_group(environment_id: int) -> str:
     return f"runs-env-{environment_id}"
-
-
-def serving_on(loop: asyncio.AbstractEventLoop) -> None:
-    """Called by consumers: the in-memory layer's queues belong to this loop."""
-    global _server_loop
-    _server_loop = loop
 
 
 class _RunChanged:
@@ -83,58 +73,10 @@ def run_changed(run, history_id: int, step_id: str = "") -> None:
     Once per run per transaction: a later row of the same run joins the pending callback. A
     rolled-back transaction drops its callbacks, so nothing is sent for it.
     """
-    connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        # Django keeps (savepoint ids, callback, robust) per registration until commit and
-        # drops those of a rolled-back savepoint, so a callback still listed here will run if
-        # this row commits: join it.
-        for _savepoints, callback, _robust in connection.run_on_commit:
-            if isinstance(callback, _RunChanged) and callback.run_id == run.pk:
-                callback.add(history_id, step_id)
-                return
+    pending = pending_on_commit(lambda c: isinstance(c, _RunChanged) and c.run_id == run.pk)
+    if pending is not None:
+        pending.add(history_id, step_id)
+        return
     callback = _RunChanged(run.pk, run.environment_id, run.function_id, history_id)
     callback.add(history_id, step_id)
     transaction.on_commit(callback, robust=True)
-
-
-def publish(messages: list[tuple[str, dict]]) -> None:
-    """Hand the messages to an event loop that sends them; the caller (an engine thread that
-    just committed) does not wait for them."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-
-    async def send_all():
-        for group, message in messages:
-            await layer.group_send(group, message)
-
-    if isinstance(layer, InMemoryChannelLayer):
-        # Its queues live in this process and wake only their own loop's waiters: no consumer
-        # has run here yet means nobody can be listening.
-        loop = _server_loop
-        if loop is None or not loop.is_running():
-            return
-    else:
-        loop = _sender_loop()
-    asyncio.run_coroutine_threadsafe(send_all(), loop).add_done_callback(_log_failure)
-
-
-_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
-_sender_lock = threading.Lock()
-
-
-def _sender_loop() -> asyncio.AbstractEventLoop:
-    """This process's sending loop, on a thread of its own: a channel layer's connections
-    belong to one loop, which a loop per message (async_to_sync) would open each time."""
-    global _sender
-    with _sender_lock:
-        if _sender is None or _sender[0] != os.getpid():  # first use, or a forked worker
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="live-sender", daemon=True).start()
-            _sender = (os.getpid(), loop)
-        return _sender[1]
-
-
-def _log_failure(future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("a live update was not sent", exc_info=future.exception())

@@ -254,6 +254,7 @@ class HistoryKind(models.TextChoices):
     DEFERRED = "deferred", "Deferred run added"
     DEFER_ABORTED = "defer_aborted", "Deferred run aborted"
     METADATA = "metadata", "Metadata updated"
+    SPANS = "spans", "Spans exported"
     WORKER_LOST = "worker_lost", "Worker lost, called again"
 
 
@@ -366,3 +367,35 @@ class Wait(models.Model):
 
     def __str__(self):
         return f"{self.kind} wait for {self.event_name}"
+
+
+class SpanStatus(models.TextChoices):
+    UNSET = "", "Unset"
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+
+
+class Span(models.Model):
+    """A span the app traced and exported (controlplane/runs/spans.py), under its step when it
+    ran inside one (`step_id`, the hashed id)."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="spans")
+    step_id = models.CharField(max_length=64, blank=True)
+    span_id = models.CharField(max_length=32)
+    parent_span_id = models.CharField(max_length=32, blank=True)
+    name = models.CharField(max_length=255)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    status = models.CharField(max_length=5, choices=SpanStatus.choices, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "span_id"], name="span_once_per_run")]
+        indexes = [models.Index(fields=["run", "step_id", "started_at"], name="span_run_step")]
+
+    def __str__(self):
+        return f"span {self.span_id} {self.name}"
+
+    @property
+    def duration_ms(self) -> float:
+        return max((self.ended_at - self.started_at).total_seconds() * 1000, 0)

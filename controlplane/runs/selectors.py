@@ -17,6 +17,7 @@ from controlplane.runs.models import (
     Run,
     RunHistory,
     RunMetadata,
+    Span,
     Step,
 )
 
@@ -215,6 +216,7 @@ class StepRow:
     step: Step
     attempts: list[RunHistory]
     metadata: list[RunMetadata] = field(default_factory=list)  # of the step and its spans
+    spans: list[tuple[Span, int]] = field(default_factory=list)  # exported spans, with depth
 
 
 @dataclass(frozen=True)
@@ -244,13 +246,41 @@ def run_timeline(*, run: Run, since: int = 0, upto: int | None = None, step_ids=
     metadata = defaultdict(list)
     for entry in metadata_of(run, step_ids=[s.step_id for s in steps]):
         metadata[entry.step_id].append(entry)
+    spans = spans_by_step(run, [s.step_id for s in steps])
     return Timeline(
         rows=[
-            StepRow(step=s, attempts=attempts.get(s.step_id, []), metadata=metadata[s.step_id])
+            StepRow(
+                step=s,
+                attempts=attempts.get(s.step_id, []),
+                metadata=metadata[s.step_id],
+                spans=spans.get(s.step_id, []),
+            )
             for s in steps
         ],
         new={s.step_id for s in steps if first_of.get(s.step_id, 0) > since},
     )
+
+
+def spans_by_step(run: Run, step_ids: list[str]) -> dict[str, list[tuple[Span, int]]]:
+    """Each step's exported spans as a tree, in depth-first order with each span's depth (a
+    span whose parent is not among them is a root; spans in a cycle are left out)."""
+    children = defaultdict(list)
+    spans = run.spans.filter(step_id__in=step_ids).order_by("started_at", "id")
+    ids = {(s.step_id, s.span_id) for s in spans}
+    for span in spans:
+        linked = (span.step_id, span.parent_span_id) in ids and span.parent_span_id != span.span_id
+        parent = span.parent_span_id if linked else ""
+        children[(span.step_id, parent)].append(span)
+    ordered = defaultdict(list)
+
+    def walk(step_id: str, parent: str, depth: int) -> None:
+        for span in children[(step_id, parent)]:
+            ordered[step_id].append((span, depth))
+            walk(step_id, span.span_id, depth + 1)
+
+    for step_id in {s.step_id for s in spans}:
+        walk(step_id, "", 0)
+    return ordered
 
 
 def run_last_history_id(run: Run) -> int:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from controlplane.accounts.models import normalize_email
 from controlplane.keys.services import signing_key_provision
+from controlplane.live import sockets_recheck
 from controlplane.tenancy.audit import audit_record
 from controlplane.tenancy.models import (
     Environment,
@@ -193,7 +194,8 @@ def environment_ensure_dev_mode() -> Environment | None:
 def organization_update(
     *, organization: Organization, actor, name: str, require_two_factor: bool
 ) -> None:
-    """Side effects: the organization row and an audit entry listing what changed."""
+    """Side effects: the organization row and an audit entry listing what changed; when it
+    starts requiring two-factor authentication, its members' open sockets check again."""
     from controlplane.accounts.selectors import user_has_two_factor
 
     name = name.strip()
@@ -216,6 +218,8 @@ def organization_update(
     organization.name = name
     organization.require_two_factor = require_two_factor
     organization.save(update_fields=["name", "require_two_factor"])
+    if require_two_factor and "require_two_factor" in changes:
+        sockets_recheck(user_ids=list(organization.memberships.values_list("user_id", flat=True)))
     audit_record(
         organization=organization,
         actor=actor,
@@ -271,10 +275,12 @@ def membership_change_role(
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor_membership: Membership) -> None:
-    """Side effects: deletes the membership; an audit entry."""
+    """Side effects: deletes the membership; an audit entry; after commit, the person's open
+    sockets check again (those on this organization's pages close)."""
     _check_can_manage(actor_membership, membership.role)
     _check_not_last_owner(membership)
     membership.delete()
+    sockets_recheck(user_ids=[membership.user_id])
     audit_record(
         organization=membership.organization,
         actor=actor_membership.user,

@@ -20,6 +20,7 @@ from controlplane.accounts.services import (
     totp_enrollment_start,
     two_factor_disable,
 )
+from controlplane.live import sockets_recheck
 from controlplane.tenancy.selectors import memberships_for_user
 from dashboard.decorators import signed_in_view
 from dashboard.forms import CodeForm, PasswordConfirmForm
@@ -109,6 +110,7 @@ def password_change(request):
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, form.user)
+        sockets_recheck(user_ids=[form.user.pk])  # the other sessions' sockets close
         messages.success(request, "Your password is changed; other sessions are signed out.")
         return redirect("account:security")
     return render(request, "account/password.html", {"form": form})

@@ -23,6 +23,7 @@ from controlplane.accounts.throttle import (
     signin_lockout,
     signin_success_record,
 )
+from controlplane.live import sockets_recheck
 from controlplane.tenancy.services import organization_create
 from dashboard.decorators import signed_in_view
 from dashboard.forms import CodeForm, ReauthForm, SetupForm, SignInForm
@@ -168,7 +169,10 @@ def verify(request):
 
 @require_POST
 def sign_out(request):
+    user_id = request.user.pk
     logout(request)
+    if user_id is not None:
+        sockets_recheck(user_ids=[user_id])  # this session's sockets close
     messages.info(request, "You are signed out.")
     return redirect("account:login")
 

@@ -21,6 +21,9 @@ DECLARED = [
     ("singleton", "Singleton"),
     ("cancel", "Cancel on"),
     ("timeouts", "Timeouts"),
+    # The TS SDK keeps its checkpointing settings (buffered steps, interval, max runtime) to
+    # itself; an SDK that declares them at sync has them shown here.
+    ("checkpoint", "Checkpointing"),
 ]
 
 

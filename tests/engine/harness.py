@@ -187,9 +187,10 @@ class CeleryWorker:
 
 class ServerProcess:
     """`manage.py serve` (HTTP + the local executor) as its own process on the test database,
-    so a test can kill -9 it mid-step and start it again."""
+    so a test can kill -9 it mid-step and start it again. With `output`, what it prints (the
+    access log, every logger) goes to that file."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], *, output: Path | None = None):
         from tests.live import free_port
 
         self.port = free_port()
@@ -202,14 +203,21 @@ class ServerProcess:
             "DATABASE_URL": database_url(),
         }
         self._process: subprocess.Popen | None = None
+        self._output = output
 
     def start(self) -> "ServerProcess":
         import httpx
 
         command = [sys.executable, "manage.py", "serve", "--port", str(self.port)]
-        self._process = subprocess.Popen(
-            command, env=self._env, cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True
-        )
+        with open(self._output or os.devnull, "ab") as output:
+            self._process = subprocess.Popen(
+                command,
+                env=self._env,
+                cwd=ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT if self._output else None,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -314,12 +314,18 @@ def test_rest_api_reads_and_cancels_runs_with_the_signing_key(env, live_server_u
 def test_cron_triggers_fire_through_the_beat_schedule(env, engine):
     from datetime import timedelta
 
+    from django.db.models import F
     from django.utils import timezone
     from django_celery_beat.models import PeriodicTask
 
+    from controlplane.registry.models import FunctionTrigger
+
+    # As if the sync had come a minute earlier: this minute's fire is due now, to beat too.
+    trigger = FunctionTrigger.objects.filter(function__slug=f"{APP}-minutely")
+    trigger.update(cron_next_at=F("cron_next_at") - timedelta(minutes=1))
     task = PeriodicTask.objects.get(name__contains=f"{APP}-minutely")
     task.last_run_at = timezone.now() - timedelta(minutes=2)
-    task.save()  # as if the last fire was two minutes ago: one is due now
+    task.save()
     # The local backend ticks through the schedule itself; Celery needs a beat process.
     beat = None
     if engine == "celery":

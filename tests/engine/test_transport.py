@@ -68,8 +68,8 @@ def _url(server, path="/api/inngest?fnId=f&stepId=step"):
 
 
 def test_it_posts_and_keeps_the_connection_for_the_next_call(app):
-    first = transport.post(_url(app), b"1", {"X-Run-ID": "r1"}, timeout=5)
-    second = transport.post(_url(app), b"2", {}, timeout=5)
+    first = transport.send(_url(app), b"1", {"X-Run-ID": "r1"}, timeout=5)
+    second = transport.send(_url(app), b"2", {}, timeout=5)
     assert first == (200, first[1], b'{"echo": 1}') and second[2] == b'{"echo": 2}'
     assert first[1]["x-inngest-sdk"] == "test"  # header names lower-cased
     (port1, line, headers), (port2, _, _) = app.RequestHandlerClass.seen
@@ -79,37 +79,37 @@ def test_it_posts_and_keeps_the_connection_for_the_next_call(app):
 
 
 def test_it_never_sends_back_a_cookie_an_app_set(app):
-    transport.post(_url(app), b"1", {}, timeout=5)
-    transport.post(_url(app), b"2", {}, timeout=5)
+    transport.send(_url(app), b"1", {}, timeout=5)
+    transport.send(_url(app), b"2", {}, timeout=5)
     assert all("Cookie" not in headers for _, _, headers in app.RequestHandlerClass.seen)
 
 
 def test_it_opens_a_new_connection_when_the_app_closed_the_last_one(app):
     app.RequestHandlerClass.close_after = True
     for n in range(3):
-        assert transport.post(_url(app), str(n).encode(), {}, timeout=5)[0] == 200
+        assert transport.send(_url(app), str(n).encode(), {}, timeout=5)[0] == 200
     ports = {port for port, _, _ in app.RequestHandlerClass.seen}
     assert len(ports) == 3
 
 
 def test_it_retries_once_on_a_new_connection_when_an_idle_one_went_stale(app):
-    transport.post(_url(app), b"1", {}, timeout=5)
+    transport.send(_url(app), b"1", {}, timeout=5)
     [idle] = transport._connections().values()
     idle.sock.shutdown(socket.SHUT_RDWR)  # as if the app's keep-alive timeout closed it
-    assert transport.post(_url(app), b"2", {}, timeout=5)[2] == b'{"echo": 2}'
+    assert transport.send(_url(app), b"2", {}, timeout=5)[2] == b'{"echo": 2}'
 
 
 def test_it_reports_a_timeout(app):
     app.RequestHandlerClass.delay = 2.0
     with pytest.raises(transport.CallTimeout):
-        transport.post(_url(app), b"1", {}, timeout=0.3)
+        transport.send(_url(app), b"1", {}, timeout=0.3)
 
 
 def test_it_reports_an_app_that_cannot_be_reached():
     with pytest.raises(transport.CallFailed, match="refused"):
-        transport.post(f"http://127.0.0.1:{free_port()}/api", b"1", {}, timeout=5)
+        transport.send(f"http://127.0.0.1:{free_port()}/api", b"1", {}, timeout=5)
     with pytest.raises(transport.CallFailed, match="not an http"):
-        transport.post("ftp://127.0.0.1/api", b"1", {}, timeout=5)
+        transport.send("ftp://127.0.0.1/api", b"1", {}, timeout=5)
 
 
 def test_it_goes_through_the_proxy_the_environment_names(app, monkeypatch):
@@ -117,7 +117,7 @@ def test_it_goes_through_the_proxy_the_environment_names(app, monkeypatch):
     NO_PROXY hosts are called directly."""
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{app.server_address[1]}")
     target = "http://app.invalid:9999/api/inngest?fnId=f"
-    assert transport.post(target, b"1", {}, timeout=5)[0] == 200
+    assert transport.send(target, b"1", {}, timeout=5)[0] == 200
     [(_, line, _)] = app.RequestHandlerClass.seen
     assert line == f"POST {target} HTTP/1.1"
 
@@ -125,7 +125,7 @@ def test_it_goes_through_the_proxy_the_environment_names(app, monkeypatch):
     transport._proxies.cache_clear()
     transport._local.__dict__.clear()
     with pytest.raises(transport.CallFailed):
-        transport.post(target, b"1", {}, timeout=5)  # direct: the host does not resolve
+        transport.send(target, b"1", {}, timeout=5)  # direct: the host does not resolve
 
 
 def test_it_refuses_an_app_whose_certificate_it_cannot_verify(tmp_path):
@@ -138,7 +138,7 @@ def test_it_refuses_an_app_whose_certificate_it_cannot_verify(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with pytest.raises(transport.CallFailed, match="CERTIFICATE_VERIFY_FAILED"):
-            transport.post(f"https://127.0.0.1:{server.server_address[1]}/", b"1", {}, timeout=5)
+            transport.send(f"https://127.0.0.1:{server.server_address[1]}/", b"1", {}, timeout=5)
         assert server.RequestHandlerClass.seen == []
     finally:
         server.shutdown()
