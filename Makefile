@@ -10,8 +10,8 @@ PORT ?= 8288
 DEV_MODE_ENVIRONMENT ?= first
 
 # The tiers `make test-fast` leaves out (markers set in tests/conftest.py): what starts real SDK
-# apps, Chromium or Celery workers.
-SLOW_MARKERS := browser or sdk or celery
+# apps, Chromium or Celery workers, or kills and restarts services.
+SLOW_MARKERS := browser or sdk or celery or chaos
 
 .PHONY: run test test-fast bench lint secrets
 
