@@ -162,7 +162,16 @@ CELERY_IMPORTS = ["controlplane.engine.tasks", "controlplane.observability.worke
 # The broker queue this deployment's messages go to; two deployments can share a broker.
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "controlplane")
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = True
+# A message only says "work is due": the job's lease and the sweeper recover what a lost message
+# or a dead worker leaves (controlplane/engine/tasks.py), so messages are acked on receipt, as
+# local bookkeeping. Redis's ack emulation (an unacked hash, restored on close or after the
+# visibility timeout) would add nothing but I/O on the channel of a lost connection: a late ack
+# or the restore at reconnect then raises AttributeError and Celery 5.7 stops the worker.
+CELERY_TASK_ACKS_LATE = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {"ack_emulation": False}
+# Acks on receipt leave no late-acked task to cancel; Celery 6's default, without its warning
+# at every reconnect.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"

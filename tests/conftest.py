@@ -46,6 +46,7 @@ def make_user(email: str) -> User:
 # else.
 SDK_APP_FIXTURES = {"apps", "app_env"}  # tests/sync_fixtures.py, tests/engine/conftest.py
 SDK_MODULES = ("test_sdk_", "test_sync_")  # the SDKs themselves: Python apps, Node.js senders
+CHAOS_FIXTURES = {"redis_server"}  # services a test kills and restarts
 
 
 def pytest_collection_modifyitems(items):
@@ -61,6 +62,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.sdk)
         if "celery" in params or "celery_worker" in fixtures:
             item.add_marker(pytest.mark.celery)
+        if fixtures & CHAOS_FIXTURES:
+            item.add_marker(pytest.mark.chaos)
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +71,16 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def redis_server():
+    """A private Redis the test may kill and restart."""
+    from tests.engine.harness import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

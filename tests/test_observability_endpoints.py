@@ -71,13 +71,41 @@ def test_readiness_checks_the_broker_with_celery(client, settings, monkeypatch):
     response = client.get("/health/ready")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unavailable" and body["checks"]["broker"]["ok"] is False
+    assert body["status"] == "unavailable" and body["down"] == ["broker"]
     assert body["checks"]["database"]["ok"] is True
     broker = celery_broker_url()
     if broker is None:
         pytest.skip("no Redis for the reachable-broker half")
     monkeypatch.setattr(celery_app.conf, "broker_url", broker)
     assert client.get("/health/ready").json()["checks"]["broker"]["ok"] is True
+
+
+@pytest.mark.parametrize("executor", ["local", "celery"])
+def test_readiness_names_what_is_down_while_redis_is_stopped(
+    client, settings, monkeypatch, redis_server, executor
+):
+    """One Redis as channel layer and (Celery) broker: stopped, it is named in a JSON 503;
+    started again, readiness recovers."""
+    settings.EXECUTOR_BACKEND = executor
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_server.url]},
+        }
+    }
+    monkeypatch.setattr(celery_app.conf, "broker_url", redis_server.url)
+    up = client.get("/health/ready")
+    assert up.status_code == 200 and up.json()["status"] == "ok", up.content
+    redis_server.kill()
+    response = client.get("/health/ready")
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    body = response.json()
+    expected = ["channel_layer", "broker"] if executor == "celery" else ["channel_layer"]
+    assert body["status"] == "unavailable" and body["down"] == expected
+    assert body["checks"]["database"]["ok"] is True
+    assert set(body["checks"]) == {"database", *expected}
+    redis_server.start()
+    assert client.get("/health/ready").status_code == 200
 
 
 def test_the_websocket_gauge_counts_open_connections():

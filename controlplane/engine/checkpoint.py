@@ -16,14 +16,13 @@ from controlplane.engine.execute import run_mark_started
 from controlplane.engine.ops import CHECKPOINT_OPS, checkpoint_apply
 from controlplane.engine.protocol import parse_ops
 from controlplane.engine.steps import run_state_save
+from controlplane.refusals import Refused
 from controlplane.runs.history import history_batched
 from controlplane.runs.models import Job, JobKind, Run
 
 
-class CheckpointRefused(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message, self.status = message, status
+class CheckpointRefused(Refused):
+    pass
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,12 @@ def _broker() -> None:
         broker.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
 
 
-def _run(check) -> dict:
+def _run(name: str, check) -> dict:
     started = time.perf_counter()
     try:
         check()
     except Exception as exc:
-        log.warning("readiness check %s failed", check.__name__, exc_info=True)
+        log.warning("readiness check %s failed", name, exc_info=True)
         return {"ok": False, "error": type(exc).__name__}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1)}
 
@@ -70,12 +70,13 @@ def _run(check) -> dict:
 @require_GET
 def ready(request):
     """Ready to serve: the database answers, the channel layer carries a message, and (Celery
-    backend) the broker accepts a connection. 503 with the failing checks otherwise."""
+    backend) the broker accepts a connection. 503 naming what is down otherwise."""
     checks = {"database": _database, "channel_layer": async_to_sync(_channel_roundtrip)}
     if settings.EXECUTOR_BACKEND == "celery":
         checks["broker"] = _broker
-    results = {name: _run(check) for name, check in checks.items()}
-    ok = all(result["ok"] for result in results.values())
+    results = {name: _run(name, check) for name, check in checks.items()}
+    down = [name for name, result in results.items() if not result["ok"]]
     return JsonResponse(
-        {"status": "ok" if ok else "unavailable", "checks": results}, status=200 if ok else 503
+        {"status": "unavailable" if down else "ok", "down": down, "checks": results},
+        status=503 if down else 200,
     )

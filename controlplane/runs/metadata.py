@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from controlplane.events.validation import EventRejected, ensure_storable
+from controlplane.refusals import Refused
 from controlplane.runs.history import history_append
 from controlplane.runs.models import HistoryKind, MetadataScope, Run, RunMetadata
 
@@ -49,10 +50,8 @@ _OP_SCOPES = {
 }
 
 
-class MetadataRefused(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message, self.status = message, status
+class MetadataRefused(Refused):
+    pass
 
 
 @dataclass(frozen=True)

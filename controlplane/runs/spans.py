@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 
+from controlplane.refusals import Refused
 from controlplane.runs.history import history_append
 from controlplane.runs.models import HistoryKind, Run, Span, SpanStatus
 
@@ -22,10 +23,8 @@ RUN_ATTRIBUTE, STEP_ATTRIBUTE = "sdk.run.id", "inngest.step.hash"
 _STATUS = {1: SpanStatus.OK, 2: SpanStatus.ERROR}  # OTLP's status codes; 0 is unset
 
 
-class SpansRefused(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message, self.status = message, status
+class SpansRefused(Refused):
+    pass
 
 
 @dataclass(frozen=True)

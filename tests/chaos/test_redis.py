@@ -4,8 +4,6 @@ JOB_REPUBLISH_SECONDS (plus a margin) and nothing is lost."""
 
 import time
 
-import pytest
-
 from tests.chaos.processes import wait_until
 from tests.chaos.runs import runs_of, wait_for_runs
 from tests.chaos.senders import Senders, check_accepted_stored_once
@@ -17,12 +15,6 @@ RUNS, STEPS, HOLD = 40, 3, 0.5
 DOWN_SECONDS = 3  # a restart's downtime: calls in flight end meanwhile
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: a Redis restart with runs in flight kills both Celery workers "
-    "(AttributeError: 'NoneType' object has no attribute 'hostname', a late ack in the "
-    "threads pool)",
-)
 def test_a_broker_restart_mid_flight_loses_no_run(shape, figures):
     shape.fault("redis restart")
     workers = {worker.name: (worker.pid, worker.starts) for worker in shape.workers}

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 from django.core.signals import request_started
 from django.db import connection
 
@@ -183,6 +185,46 @@ class CeleryWorker:
 
     def stop(self) -> None:
         _kill_group(self._process, signal.SIGTERM)
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port, for tests that kill and restart the
+    broker (the machine's shared Redis is never touched). Nothing is persisted: a restart
+    loses every queued message, as a crashed Redis without persistence does."""
+
+    def __init__(self):
+        from tests.live import free_port
+
+        if shutil.which("redis-server") is None:
+            pytest.skip("redis-server is not installed")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        import redis
+
+        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, start_new_session=True)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: clients see their connections reset, mid-command or idle."""
+        _kill_group(self._process, signal.SIGKILL)
+
+    def restart(self, *, down_seconds: float = 1) -> None:
+        self.kill()
+        time.sleep(down_seconds)
+        self.start()
 
 
 class ServerProcess:
