@@ -21,7 +21,7 @@ def run(report) -> None:
     env = bootstrap(database)
     manage("collectstatic", "--noinput", "-v0", database=database)  # the pages link to it
     _fill_events(database, env["environment_id"])
-    with Server(database) as server:
+    with Server(database, DB_POOL_SIZE="0") as server:  # as the baseline: unpooled
         url = f"http://{server.host}:{server.port}"
         cookie = _sign_in(url)
         deep = "E" + str(RUNS // 2).rjust(25, "0")

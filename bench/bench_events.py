@@ -5,7 +5,7 @@ Workloads, against the real server (uvicorn, one process) on PostgreSQL with DB_
              X-Inngest-Event-Id-Seed (so the duplicate check and its advisory lock run)
   W1_noseed  the same without the seed header
   W2         100 events per POST (with a seed)
-  W1_nopool  W1 with the default database settings (no pool: a new connection per request)
+  W1_nopool  W1 without a pool (DB_POOL_SIZE=0: a new connection per request)
 Baselines:
   B3_single, B3_batch100  a bare Django JSON POST of the same bodies through the same ASGI
                           wrapper and middleware, no database
@@ -139,7 +139,7 @@ def run(report) -> None:
         "connections": CONNECTIONS,
         "warmup_s": WARMUP,
         "measured_s": SECONDS,
-        "server": f"uvicorn, 1 process, DB_POOL_SIZE={POOL_SIZE} (W1_nopool: defaults)",
+        "server": f"uvicorn, 1 process, DB_POOL_SIZE={POOL_SIZE} (W1_nopool: 0)",
     }
     event_path = f"/e/{target['event_key']}"
     phases = [
@@ -154,7 +154,7 @@ def run(report) -> None:
             print(f"  {name} ...", flush=True)
             getattr(report, section)[name] = _http_phase(server, path, count, seeded=seeded)
             _truncate(url)
-    with Server(url) as server:
+    with Server(url, DB_POOL_SIZE="0") as server:
         print("  W1_nopool ...", flush=True)
         report.results["W1_nopool"] = _http_phase(server, event_path, 1, seeded=True)
         _truncate(url)

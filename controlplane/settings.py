@@ -118,14 +118,18 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-# Under ASGI every request runs its synchronous code in a thread of its own, so a persistent
-# (per-thread) connection is never reused and each request pays a new PostgreSQL connection
-# (~8 ms). A pool hands connections across threads; Django requires CONN_MAX_AGE=0 with it.
-DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0, minimum=0)
+# On PostgreSQL every process pools its connections by default: at most DB_POOL_SIZE, handed
+# across threads (a thread that finds them all busy waits for one). Under ASGI each request runs
+# in a thread of its own, so a per-thread connection is never reused, and one kept open
+# (DB_CONN_MAX_AGE) stays open, idle, per request thread until PostgreSQL refuses clients: only
+# Celery workers may keep theirs (controlplane/asgi.py refuses it). README: Database connections.
+_postgres = _database["ENGINE"] == "django.db.backends.postgresql"
+_persistent = _database["CONN_MAX_AGE"] != 0
+DB_POOL_SIZE = env_int("DB_POOL_SIZE", 10 if _postgres and not _persistent else 0, minimum=0)
 if DB_POOL_SIZE:
-    if _database["ENGINE"] != "django.db.backends.postgresql":
+    if not _postgres:
         raise ImproperlyConfigured("DB_POOL_SIZE needs a PostgreSQL DATABASE_URL.")
-    if _database["CONN_MAX_AGE"]:
+    if _persistent:
         raise ImproperlyConfigured("Set DB_POOL_SIZE or DB_CONN_MAX_AGE, not both.")
     _database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": DB_POOL_SIZE}
 DATABASES = {"default": _database}

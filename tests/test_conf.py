@@ -84,6 +84,46 @@ def test_a_connection_pool_needs_postgresql_and_excludes_persistent_connections(
     assert "not both" in both.stderr
 
 
+def _pool(env: dict):
+    code = "import controlplane.settings as s; print(s.DATABASES['default'].get('OPTIONS'))"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_postgresql_connections_are_pooled_by_default(tmp_path):
+    """Every process on PostgreSQL holds at most DB_POOL_SIZE connections unless told to keep
+    one per thread (DB_CONN_MAX_AGE, for Celery workers); SQLite has no pool."""
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "SECRET_KEY": "x"}
+    postgres = {**env, "DATABASE_URL": "postgres://u@localhost/db"}
+    assert "'max_size': 10" in _pool(postgres)
+    assert "'max_size': 4" in _pool({**postgres, "DB_POOL_SIZE": "4"})
+    assert "pool" not in _pool({**postgres, "DB_CONN_MAX_AGE": "60"})
+    assert "pool" not in _pool({**postgres, "DB_POOL_SIZE": "0"})
+    assert "pool" not in _pool(env)
+
+
+def test_a_server_refuses_persistent_connections(tmp_path):
+    """Under ASGI every request runs in a thread of its own: with DB_CONN_MAX_AGE each would
+    leave its connection open, until PostgreSQL refuses more clients."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VAR_DIR": str(tmp_path),
+        "SECRET_KEY": "x",
+        "DATABASE_URL": "postgres://u@localhost/db",
+    }
+    code = "import controlplane.asgi"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "DB_CONN_MAX_AGE": "60"},
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "DB_CONN_MAX_AGE is for Celery workers" in run.stderr
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
 @pytest.mark.parametrize("name", ["EVENT_API_MAX_BODY_BYTES", "EVENT_API_MAX_EVENT_BYTES"])
 def test_the_event_api_caps_are_configurable(tmp_path, name):
     env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path), "SECRET_KEY": "x"}

@@ -5,11 +5,12 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from controlplane.engine.backends import backend_notify
 from controlplane.engine.client import call_app, endpoint_call, step_url
+from controlplane.engine.connections import release_pooled_connection
 from controlplane.engine.defers import defers_for_request
 from controlplane.engine.effects import Effects
 from controlplane.engine.jobs import call_job_id, job_schedule, jobs_keep_next_call
@@ -101,7 +102,7 @@ def _call(job: Job, owner: str, kept_run: Run | None, keep: bool) -> Kept | None
     if start_by and run.started_at is None and parse_time(start_by) < timezone.now():
         return _in_run_transaction(job, owner, _start_timeout, loaded=run)
     request = _request(run, job)
-    _release_pooled_connection()
+    release_pooled_connection()  # the app call may take long
     started = timezone.now()
     outcome = call_app(**request)
     ended = timezone.now()
@@ -116,16 +117,6 @@ def _call(job: Job, owner: str, kept_run: Run | None, keep: bool) -> Kept | None
         apply_outcome(run, job, outcome, fx=fx)
 
     return _in_run_transaction(job, owner, apply, loaded=run, keep=keep)
-
-
-def _release_pooled_connection() -> None:
-    """Hand a pooled database connection back for the length of the app call: a worker would
-    otherwise hold one of the pool's connections idle while the app works, and with more
-    workers than pooled connections that capped the calls in flight. Unpooled connections
-    stay: reconnecting costs more than it saves."""
-    pooled = connection.vendor == "postgresql" and connection.pool is not None
-    if pooled and not connection.in_atomic_block:
-        connection.close()
 
 
 def _request(run: Run, job: Job) -> dict:

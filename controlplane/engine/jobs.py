@@ -11,14 +11,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from controlplane.engine.backends import backend, backend_notify
+from controlplane.engine.errors import standard_error
 from controlplane.engine.protocol import DISCOVERY
-from controlplane.runs.models import Job, JobKind, Run
+from controlplane.runs.history import history_append
+from controlplane.runs.models import HistoryKind, Job, JobKind, Run
 
 CLAIM_LOCK = 0x434C4149  # "CLAI": the advisory lock claims take on PostgreSQL
+WORKER_LOST_MESSAGE = (
+    "The worker making this call was lost (its lease expired before it stored an answer): "
+    "the call is made again."
+)
 
 
 def job_schedule(
@@ -56,6 +62,7 @@ def job_schedule(
         ck2_limit=ck2_limit,
         lease_owner=keeper or "",
         lease_until=_lease(now) if keeper else None,
+        claimed_at=now if keeper else None,
         published_at=now if not keeper and backend().publishes_at_commit(at) else None,
     )
     if kind == JobKind.CALL and step_id == DISCOVERY:
@@ -206,11 +213,34 @@ def jobs_claim_due(*, owner: str, limit: int) -> list[Job]:
             return []
         lease = _lease(now)
         Job.objects.filter(id__in=[job.pk for job in chosen]).update(
-            lease_until=lease, lease_owner=owner
+            lease_until=lease, lease_owner=owner, claimed_at=now
         )
+        _calls_lost([job for job in chosen if job.kind == JobKind.CALL and job.lease_until])
     for job in chosen:
-        job.lease_until, job.lease_owner = lease, owner
+        job.lease_until, job.lease_owner, job.claimed_at = lease, owner, now
     return chosen
+
+
+def _calls_lost(jobs: list[Job]) -> None:
+    """Calls claimed again after their lease expired: the worker that held them died (or
+    stalled) during its attempt, which may have reached the app. The call made now is the next
+    attempt, and each run's timeline says why (an attempt that ended without an answer)."""
+    if not jobs:
+        return
+    Job.objects.filter(id__in=[job.pk for job in jobs]).update(attempt=F("attempt") + 1)
+    runs = Run.objects.in_bulk([job.run_id for job in jobs])
+    for job in jobs:
+        lost, job.attempt = job.attempt, job.attempt + 1
+        if run := runs.get(job.run_id):  # else deleted meanwhile, and its jobs with it
+            history_append(
+                run,
+                HistoryKind.WORKER_LOST,
+                step_id=job.step_id,
+                step_name="" if job.step_id == DISCOVERY else job.step_id,
+                attempt=lost,
+                error=standard_error("WorkerLostError", WORKER_LOST_MESSAGE),
+                claimed_at=job.claimed_at.isoformat() if job.claimed_at else None,
+            )
 
 
 def jobs_waiting_for(queues: list[str], *, limit: int) -> list[tuple[int, datetime]]:

@@ -195,7 +195,7 @@ def _memoize(
 ) -> Applied:
     if kind is None:
         kind = StepKind.SEND_EVENT if op.opts.get("type") == "step.sendEvent" else StepKind.RUN
-    step = step_memoize(run, op.id, memo, failed=failed, name=op.user_name, kind=kind)
+    step = step_memoize(run, op.id, memo, failed=failed, name=op.user_name, kind=kind, attempt=job)
     if step is None:
         return Applied.NOTHING
     history_kind = HistoryKind.STEP_FAILED if failed else HistoryKind.STEP_COMPLETED

@@ -103,8 +103,10 @@ def step_memoize(
     failed: bool = False,
     name: str = "",
     kind: str | None = None,
+    attempt: Job | None = None,
 ) -> KnownStep | None:
-    """Store the value the SDK will replay for this step, exactly once.
+    """Store the value the SDK will replay for this step, exactly once. `attempt`: the call
+    whose answer carried it; the step then says which attempt that was and when it began.
 
     Returns None (and changes nothing) if the step already has a result: a duplicate or late
     completion. Else the step.
@@ -115,14 +117,20 @@ def step_memoize(
         return None
     run.memo_count += 1
     status = StepStatus.FAILED if failed else StepStatus.COMPLETED
+    ended = timezone.now()
     fields = {
         "memo": memo,
         "has_memo": True,
         "memo_seq": run.memo_count,
         "status": status,
-        "ended_at": timezone.now(),
+        "ended_at": ended,
     }
+    if attempt is not None:
+        fields["attempts"] = attempt.attempt
+        # Never after its end: the claim may have been stamped by another machine's clock.
+        fields["started_at"] = min(attempt.claimed_at or ended, ended)
     if step is None:
+        fields.setdefault("started_at", ended)
         created = Step.objects.create(
             run=run, step_id=step_id, name=name, kind=kind or "run", **fields
         )

@@ -11,6 +11,7 @@ from django.db import close_old_connections
 from django.db.models import F, Q
 from django.utils import timezone
 
+from controlplane.engine.connections import release_pooled_connection
 from controlplane.engine.cron import FIRE_CRON_TASK
 from controlplane.engine.cron import fire_cron as fire_cron_service
 from controlplane.engine.jobs import jobs_claim_due
@@ -103,6 +104,7 @@ class _Sweeper:
                 log.exception("sweeping jobs failed")
                 close_old_connections()
             ticks_run()  # periodic work of other apps (bulk actions)
+            release_pooled_connection()
 
 
 _sweeper = _Sweeper()

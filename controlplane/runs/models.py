@@ -7,6 +7,7 @@ a lease), and every state change is one transaction.
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from controlplane.events.models import Event
 from controlplane.fields import public_id_field
@@ -140,7 +141,8 @@ class Step(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     race = models.BooleanField(default=False)  # opts.parallelMode == "race"
     details = models.JSONField(default=dict, blank=True)  # wake time, awaited event, child run ...
-    started_at = models.DateTimeField(auto_now_add=True)
+    # With a result: when the attempt that produced it began (a sleep: when it fell asleep).
+    started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -253,6 +255,7 @@ class HistoryKind(models.TextChoices):
     DEFER_ABORTED = "defer_aborted", "Deferred run aborted"
     METADATA = "metadata", "Metadata updated"
     SPANS = "spans", "Spans exported"
+    WORKER_LOST = "worker_lost", "Worker lost, called again"
 
 
 class RunHistory(models.Model):
@@ -303,6 +306,8 @@ class Job(models.Model):
     ck2_limit = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True)
+    # When the lease holder took the job: the start of its attempt.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     # Celery backend: when the job was last sent to the broker.
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -88,9 +88,11 @@ def steps_page(*, run: Run, after: str | None, limit: int) -> StepPage | None:
     return StepPage(steps=rows, next_after=rows[-1].step_id if more else None)
 
 
-# Timeline rows that close one attempt of a step: errored (retrying), failed or completed.
+# Timeline rows that close one attempt of a step: errored (retrying), lost with its worker,
+# failed or completed.
 ATTEMPT_KINDS = (
     HistoryKind.STEP_ERRORED,
+    HistoryKind.WORKER_LOST,
     HistoryKind.RETRY_SCHEDULED,
     HistoryKind.STEP_FAILED,
     HistoryKind.STEP_COMPLETED,

@@ -32,9 +32,8 @@ ENGINE_ENV = {
     # The real settings with test keys, static files served from the finders (no collectstatic).
     "DJANGO_SETTINGS_MODULE": "tests.settings",
 }
-# The README's production guidance: a pool for servers, kept connections for workers.
-SERVER_ENV = {"DB_POOL_SIZE": "10"}
-WORKER_ENV = {"DB_CONN_MAX_AGE": "60"}
+# The README's production guidance for connections is its defaults: every process pools them
+# (DB_POOL_SIZE); each process's show under its name in pg_stat_activity (`application_name`).
 WORKER_CONCURRENCY = 8
 # What configures the project in the test runner's own environment (its database, broker):
 # never handed to the shape's processes.
@@ -79,12 +78,12 @@ class Shape:
 
     # --- the processes -------------------------------------------------------------------
 
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def env(self, extra: dict[str, str] | None = None, *, name: str = "manage") -> dict[str, str]:
         own = {k: v for k, v in os.environ.items() if not k.startswith(RUNNER_ONLY)}
         return {
             **own,
             **ENGINE_ENV,
-            "DATABASE_URL": self.postgres.url,
+            "DATABASE_URL": f"{self.postgres.url}?application_name={name}",
             "REDIS_URL": f"{self.redis_url}/0",
             "CELERY_BROKER_URL": f"{self.redis_url}/1",
             **(extra or {}),
@@ -101,7 +100,7 @@ class Shape:
                 return False
 
         command = [sys.executable, "manage.py", "serve", "--port", str(port)]
-        env = self.env(SERVER_ENV)
+        env = self.env(name=name)
         return Process(name, command, env=env, log_dir=self.logs, ready=ready, url=url)
 
     def _worker(self, name: str) -> Process:
@@ -121,7 +120,7 @@ class Shape:
             finally:
                 probe.close()
 
-        return Process(name, command, env=self.env(WORKER_ENV), log_dir=self.logs, ready=ready)
+        return Process(name, command, env=self.env(name=name), log_dir=self.logs, ready=ready)
 
     def _beat(self) -> Process:
         command = [
@@ -129,7 +128,7 @@ class Shape:
             *("--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"),
             *("--loglevel", "INFO", "--pidfile", ""),
         ]
-        beat = Process("beat", command, env=self.env(), log_dir=self.logs)
+        beat = Process("beat", command, env=self.env(name="beat"), log_dir=self.logs)
         beat.ready = lambda: "beat: Starting" in beat.output()
         return beat
 

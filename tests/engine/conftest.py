@@ -51,6 +51,21 @@ def celery_worker(transactional_db):
     worker.stop()
 
 
+@pytest.fixture
+def celery_publisher(settings):
+    """This process sends jobs (the events a test sends) to the test workers' broker and queue;
+    the test starts the worker that runs them. Yields the broker's URL."""
+    broker = celery_broker_url()
+    if broker is None:
+        pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
+    celery_app.conf.broker_url = broker
+    settings.CELERY_TASK_DEFAULT_QUEUE = QUEUE
+    settings.EXECUTOR_BACKEND = "celery"
+    backend.cache_clear()
+    yield broker
+    backend.cache_clear()
+
+
 @pytest.fixture(params=["local", "celery"])
 def engine(request, settings, transactional_db):
     """The executor backend under test, running for the duration of one test."""

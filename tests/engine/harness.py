@@ -92,15 +92,17 @@ def celery_broker_url() -> str | None:
     return urlunsplit(parts._replace(path="/15"))
 
 
-def database_url() -> str:
-    """The test database, as a URL a worker process can use."""
+def database_url(application_name: str = "") -> str:
+    """The test database, as a URL a worker process can use; on PostgreSQL its connections
+    show as `application_name` in pg_stat_activity."""
     settings = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{settings['NAME']}"
     user = settings["USER"] or "postgres"
     password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
     host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+    query = f"?application_name={application_name}" if application_name else ""
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}{query}"
 
 
 _WORKER_NUMBERS = itertools.count()
@@ -110,18 +112,20 @@ class CeleryWorker:
     """A real `celery worker` process on the test database (`beat=True`: a `celery beat` with
     the DatabaseScheduler instead, which fires cron PeriodicTasks)."""
 
-    def __init__(self, broker: str, env: dict[str, str], *, beat: bool = False):
-        self.broker, self.beat = broker, beat
+    def __init__(
+        self, broker: str, env: dict[str, str], *, beat: bool = False, concurrency: int = 8
+    ):
+        self.broker, self.beat, self.concurrency = broker, beat, concurrency
+        self.hostname = f"engine-tests-{os.getpid()}-{next(_WORKER_NUMBERS)}@localhost"
         self._env = {
             **os.environ,
             **env,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "CELERY_BROKER_URL": broker,
             "EXECUTOR_BACKEND": "celery",
-            "DATABASE_URL": database_url(),
+            "DATABASE_URL": database_url(application_name=self.hostname),
         }
         self._process: subprocess.Popen | None = None
-        self.hostname = f"engine-tests-{os.getpid()}-{next(_WORKER_NUMBERS)}@localhost"
 
     def start(self) -> "CeleryWorker":
         base = [sys.executable, "-m", "celery", "-A", "controlplane"]
@@ -141,7 +145,7 @@ class CeleryWorker:
                 "--pool",
                 "threads",
                 "--concurrency",
-                "8",
+                str(self.concurrency),
                 "--loglevel",
                 "WARNING",
                 "--without-gossip",

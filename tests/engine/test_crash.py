@@ -2,14 +2,17 @@
 step is stored twice."""
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from controlplane.registry.services import app_sync_from_url
 from controlplane.runs.models import HistoryKind, Run, RunStatus, Step
 from tests.engine.conftest import ENGINE_ENV
 from tests.engine.harness import (
+    SIGNING_KEY,
     CeleryWorker,
     ServerProcess,
     celery_broker_url,
@@ -55,23 +58,10 @@ def executor_process(kind: str):
 
 
 @pytest.fixture(params=["local", "celery"])
-def executor_kind(request, settings):
+def executor_kind(request):
     if request.param == "celery":
-        # Events sent by the test process are published to the worker's broker.
-        from controlplane.celery import app as celery_app
-        from controlplane.engine.backends import backend
-
-        broker = celery_broker_url()
-        if broker is None:
-            pytest.skip("the Celery backend tests need Redis (set REDIS_URL)")
-        celery_app.conf.broker_url = broker
-        settings.CELERY_TASK_DEFAULT_QUEUE = ENGINE_ENV["CELERY_QUEUE"]
-        settings.EXECUTOR_BACKEND = "celery"
-        backend.cache_clear()
-        yield request.param
-        backend.cache_clear()
-    else:
-        yield request.param
+        request.getfixturevalue("celery_publisher")
+    return request.param
 
 
 def _wait_for_lines(path: Path, count: int, timeout: float = 20) -> None:
@@ -83,7 +73,9 @@ def _wait_for_lines(path: Path, count: int, timeout: float = 20) -> None:
     raise AssertionError(f"{path.name} never reached {count} lines")
 
 
-def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_env):
+def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_env, client):
+    """The call is made again as the next attempt, and the step's times are those of the attempt
+    that produced its result."""
     first = executor_process(executor_kind).start()
     try:
         event = send(env, "engine/slow")
@@ -95,6 +87,7 @@ def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_e
         first.kill()
     finally:
         first.kill()
+    killed_at = timezone.now()
     second = executor_process(executor_kind).start()
     try:
         run = wait_for_run(run, timeout=40)
@@ -106,6 +99,13 @@ def test_a_worker_killed_mid_step_loses_only_its_lease(env, executor_kind, app_e
     assert len(log.read_text().splitlines()) >= 2
     assert Step.objects.filter(run=run, name="hold").count() == 1
     assert run.history.filter(kind=HistoryKind.STEP_COMPLETED).count() == 1
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {SIGNING_KEY}"}
+    [hold] = client.get(f"/v1/runs/{run.public_id}/steps", **auth).json()["data"]
+    assert [(a["attempt"], a["status"]) for a in hold["attempts"]] == [(1, "completed")]
+    started, ended = (datetime.fromisoformat(hold[k]) for k in ("started_at", "ended_at"))
+    assert killed_at <= started <= ended
+    [lost] = run.history.filter(kind=HistoryKind.WORKER_LOST)  # the discovery call that ran it
+    assert lost.attempt == 0 and lost.data["error"]["name"] == "WorkerLostError"
 
 
 def test_a_concurrency_slot_held_by_a_killed_worker_is_freed_by_its_lease(

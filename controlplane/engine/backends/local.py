@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from controlplane.engine.connections import release_pooled_connection
 from controlplane.engine.cron import cron_tick
 from controlplane.engine.jobs import jobs_claim_due, next_due_at
 from controlplane.engine.ticks import ticks_run
@@ -69,6 +70,7 @@ class LocalBackend:
                     idle = settings.ENGINE_POLL_SECONDS
                 else:
                     idle = self._idle_seconds()
+                release_pooled_connection()
         finally:
             connection.close()
 
@@ -124,5 +126,6 @@ class LocalBackend:
                     log.exception("cron tick failed")
                     close_old_connections()
                 ticks_run()
+                release_pooled_connection()
         finally:
             connection.close()

@@ -2,6 +2,7 @@ import os
 
 import uvicorn
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 from controlplane.tenancy.services import environment_ensure_dev_mode
 
@@ -18,6 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, **options):
         if environment := environment_ensure_dev_mode():
             self.stdout.write(f"Dev-mode environment: {environment} (INNGEST_DEV=1 apps sync here)")
+        connections.close_all()  # this thread runs the event loop now: it keeps no connection
         self.stdout.write(f"Serving on http://{host}:{port}/")
         uvicorn.run(
             "controlplane.asgi:application",
