@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from controlplane.engine.connections import release_pooled_connection
-from controlplane.engine.cron import FIRE_CRON_TASK
+from controlplane.engine.cron import FIRE_CRON_TASK, cron_tick
 from controlplane.engine.cron import fire_cron as fire_cron_service
 from controlplane.engine.jobs import jobs_claim_due
 from controlplane.engine.ticks import ticks_run
@@ -84,8 +84,8 @@ def fire_cron(function: str, cron: str = "") -> None:
 
 
 class _Sweeper:
-    """Every Celery worker sweeps, so timers fire and lost jobs come back with no extra process
-    (several sweepers only ever publish a job twice; its claim is atomic)."""
+    """Every Celery worker sweeps, so timers and cron times fire and lost jobs come back with no
+    extra process (several sweepers only ever publish a job twice; its claim is atomic)."""
 
     def __init__(self):
         self._stop = threading.Event()
@@ -98,11 +98,15 @@ class _Sweeper:
 
     def _loop(self) -> None:
         while not self._stop.wait(settings.ENGINE_POLL_SECONDS):
-            try:
-                sweep()
-            except Exception:
-                log.exception("sweeping jobs failed")
-                close_old_connections()
+            # Cron times come due here too, not only through beat's messages: those wait in the
+            # queue behind any backlog. Whichever fires a time first fires it; the other finds
+            # nothing due (cron_fire_due locks the trigger).
+            for work in (sweep, cron_tick):
+                try:
+                    work()
+                except Exception:
+                    log.exception("%s failed", work.__name__)
+                    close_old_connections()
             ticks_run()  # periodic work of other apps (bulk actions)
             release_pooled_connection()
 

@@ -108,3 +108,32 @@ def test_each_minute_fires_once_at_once_across_beat_restarts(world, py_app, work
     assert minutes == [since + n * MINUTE for n in range(len(minutes))]  # none twice, none missed
     assert minutes[: len(caught_up)] == caught_up
     assert wait_for_run(napped).status == "completed"
+
+
+def test_a_due_cron_time_fires_from_the_workers_sweep_without_beat(world, py_app, settings):
+    """Beat's message waits in the queue behind any backlog (a fire seen 57 s late): a worker's
+    sweep fires a due time itself. No beat runs here."""
+    broker = celery_broker_url()
+    if broker is None:
+        pytest.skip("needs Redis (set REDIS_URL)")
+    celery_app.conf.broker_url = broker
+    settings.EXECUTOR_BACKEND, settings.CELERY_TASK_DEFAULT_QUEUE = "celery", QUEUE
+    backend.cache_clear()
+    use_signing_key(world.prod_a)
+    sync = app_sync_from_url(environment=world.prod_a, url=py_app.url, actor=world.owner)
+    assert sync.status == "success", sync.error
+    trigger = FunctionTrigger.objects.get(function__slug=f"{APP}-minutely")
+    due = trigger.cron_next_at - 2 * MINUTE
+    FunctionTrigger.objects.filter(pk=trigger.pk).update(cron_next_at=due)
+    worker = CeleryWorker(broker, ENGINE_ENV).start()  # sweeps every ENGINE_POLL_SECONDS
+    try:
+        deadline = time.monotonic() + 20
+        while len(scheduled_minutes(trigger)) < 2:
+            assert time.monotonic() < deadline, "the sweep fired no cron time"
+            time.sleep(0.2)
+        assert scheduled_minutes(trigger) == [due, due + MINUTE]
+        for run in Run.objects.filter(function=trigger.function):
+            assert wait_for_run(run, timeout=20).status == "completed"
+    finally:
+        worker.stop()
+        backend.cache_clear()
