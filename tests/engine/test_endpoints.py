@@ -4,6 +4,7 @@ retry turns the run async, the caller is redirected to the run's output, and the
 the route back to go on. Plus the endpoints' answers to bad, foreign and stale checkpoints."""
 
 import json
+import time
 
 import httpx
 import pytest
@@ -63,8 +64,21 @@ def test_steps_run_in_the_request_and_are_stored_as_classic_results(env, app):
     assert run.function.app == app_row and run.function.is_endpoint
 
 
+def finished_runs(path: str, count: int) -> list[Run]:
+    """The route's runs once all `count` have ended: the SDK posts a route's return after it has
+    answered the caller, and a test must not end (and flush the database) under that post."""
+    runs = []
+    deadline = time.monotonic() + 30
+    while len(runs) < count or not all(r.is_finished for r in runs):
+        assert time.monotonic() < deadline, f"{count} runs of {path} did not finish: {runs}"
+        time.sleep(0.05)
+        runs = list(Run.objects.filter(function__name=f"GET {path}"))
+    return runs
+
+
 def test_the_function_page_says_it_is_a_durable_endpoint(env, app, world, signed_in):
     assert httpx.get(route(app, "/api/steps"), timeout=30).status_code == 200
+    finished_runs("/api/steps", 1)
     function = Function.objects.get(environment=env, name="GET /api/steps")
     page = signed_in(world.owner).get(f"/org-a/production/functions/{function.public_id}/")
     html = page.content.decode()
@@ -76,9 +90,9 @@ def test_the_function_page_says_it_is_a_durable_endpoint(env, app, world, signed
 def test_a_second_request_to_the_route_reuses_its_function(env, app):
     for n in (1, 2):
         assert httpx.get(route(app, "/api/steps"), params={"n": n}, timeout=30).status_code == 200
+    assert len(finished_runs("/api/steps", 2)) == 2
     functions = Function.objects.filter(environment=env, name="GET /api/steps")
     assert functions.count() == 1 and functions.get().version == 1
-    assert Run.objects.filter(function=functions.get()).count() == 2
 
 
 def test_a_sleep_turns_the_run_async_and_the_caller_gets_the_answer_after_it(env, app):

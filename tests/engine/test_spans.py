@@ -61,3 +61,15 @@ def test_spans_made_in_steps_are_kept_under_their_step_and_shown(env, world, sig
     assert "2 spans traced" in load_row
     assert load_row.index("db.query") < load_row.index("db.decode")
     assert 'style="margin-left: 1rem"><strong>db.decode' in load_row  # nested under its parent
+    exports_settled(run)
+
+
+def exports_settled(run, quiet: float = 6.0) -> None:
+    """Wait until the SDK's exporter (a batch every 5 s) has sent the run's last spans: an
+    export arriving while the test's database is flushed could deadlock the flush."""
+    count, since = -1, time.monotonic()
+    while time.monotonic() - since < quiet:
+        now = Span.objects.filter(run=run).count()
+        if now != count:
+            count, since = now, time.monotonic()
+        time.sleep(0.2)
